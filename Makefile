@@ -1,0 +1,56 @@
+# opsportal — the commands (DESIGN §5). `make run` and `make test` work from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help run test lint bench chaos venv
+
+help:
+	@echo "make run              one process on SQLite: http://$(HOST):$(PORT)/ (demo logins printed)"
+	@echo "make test             full test suite against real PostgreSQL and Redis"
+	@echo "make lint             ruff"
+	@echo "make bench            benchmarks under bench/ (results appended to bench/RESULTS.md)"
+	@echo "make chaos SCENARIO=… chaos drill (not built yet)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Re-install only when pyproject.toml changes (sentinel files inside the venv).
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+venv: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "opsportal will serve on http://$(HOST):$(PORT)/  (admin: /admin/, live dashboard: /ops/)"
+	@echo "Log in with one of the demo users printed above. Ctrl-C stops it."
+	@echo ""
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-dev
+	VENV=$(VENV) bash scripts/test-env.sh
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.installed-dev
+	$(PY) bench/run_all.py
+
+chaos:
+	@echo "make chaos: chaos drills are not built yet (DESIGN §7.8); SCENARIO='$(SCENARIO)' was not run." >&2
+	@exit 2

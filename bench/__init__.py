@@ -1,0 +1,1 @@
+"""Benchmarks (make bench); a package so bench-only settings/URLconfs import as bench.<name>.*."""

@@ -1,0 +1,87 @@
+"""The four roles (Django groups) and what each may do.
+
+Groups are created by a data migration; their permissions are synced after
+every migrate from ROLE_PERMISSIONS, so apps added later extend roles in code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OPERATOR = "operator"
+SUPPORT = "support"
+CHAOS_OPERATOR = "chaos_operator"
+AUDITOR = "auditor"
+ROLES = (OPERATOR, SUPPORT, CHAOS_OPERATOR, AUDITOR)
+
+# "app_label.model": actions. Missing models (apps not installed yet) are skipped.
+ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    OPERATOR: {
+        "catalog.service": ("view", "add", "change"),
+        "accounts.integrationtoken": ("view", "add", "change"),
+        "events.outboxevent": ("view",),
+        "breakers.circuitbreaker": ("view", "add", "change"),
+        "breakers.breakertransition": ("view",),
+        "django_celery_beat.periodictask": ("view",),
+        "webhooks.webhooksource": ("view", "add", "change", "delete"),
+        "webhooks.webhookdestination": ("view", "add", "change", "delete"),
+        "webhooks.webhookevent": ("view",),
+        "webhooks.delivery": ("view",),
+        "webhooks.deliveryattempt": ("view",),
+        "webhooks.webhookrejection": ("view",),
+        "webhooks.webhookfailure": ("view",),
+    },
+    SUPPORT: {
+        "catalog.service": ("view",),
+        "breakers.circuitbreaker": ("view",),
+    },
+    CHAOS_OPERATOR: {
+        "catalog.service": ("view",),
+        "breakers.circuitbreaker": ("view",),
+    },
+    AUDITOR: {
+        "audit.auditentry": ("view",),
+        "auditlog.logentry": ("view",),
+        "catalog.service": ("view",),
+        "accounts.integrationtoken": ("view",),
+    },
+}
+
+# Roles that may sign in to the admin (is_staff is granted with them by seed/admin).
+STAFF_ROLES = set(ROLES)
+
+
+def user_roles(user: Any) -> set[str]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return set()
+    cached = getattr(user, "_opsportal_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        user._opsportal_roles = cached
+    return cached
+
+
+def has_role(user: Any, *roles: str) -> bool:
+    """Superusers have every role."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.is_superuser or bool(user_roles(user) & set(roles))
+
+
+def sync_role_permissions(sender=None, **kwargs) -> None:
+    from django.contrib.auth.models import Group, Permission
+    from django.db.utils import OperationalError, ProgrammingError
+
+    try:
+        for role, perms in ROLE_PERMISSIONS.items():
+            group, _ = Group.objects.get_or_create(name=role)
+            wanted = []
+            for model_label, actions in perms.items():
+                app_label, model = model_label.split(".")
+                codenames = [f"{action}_{model}" for action in actions]
+                wanted += list(
+                    Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
+                )
+            group.permissions.set(wanted)
+    except (OperationalError, ProgrammingError):  # tables not there yet (partial migrate)
+        return

@@ -1,0 +1,19 @@
+"""/api/v1/: every app's API is routed here."""
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from audit.api import AuditEntryViewSet, audit_export_csv
+from opsportal.catalog.api import ServiceViewSet
+
+router = SimpleRouter(trailing_slash=True)
+router.register("services", ServiceViewSet, basename="service")
+router.register("audit", AuditEntryViewSet, basename="audit")
+
+urlpatterns = [
+    path("audit/export.csv", audit_export_csv, name="audit-export"),
+    path("breakers/", include("reliability.breakers.urls")),
+    path("dlq/", include("reliability.webhooks.dlq_api")),
+    path("webhooks/", include("reliability.webhooks.urls")),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,297 @@
+"""One env-driven settings module (DESIGN §5).
+
+With no environment at all this is the embedded default: SQLite, the in-memory
+Celery transport and channel layer, a local-memory cache. Setting DATABASE_URL
+and REDIS_URL turns it into the production layout.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("OPSPORTAL_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+OPSPORTAL_ENV = os.environ.get("OPSPORTAL_ENV", "development")
+if OPSPORTAL_ENV not in {"development", "staging", "production"}:
+    raise ImproperlyConfigured("OPSPORTAL_ENV must be development, staging or production")
+
+DEFAULT_SECRET_KEY = "opsportal-insecure-development-key-change-me"  # noqa: S105
+SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+DEBUG = env_bool("DEBUG", default=OPSPORTAL_ENV == "development")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "opsportal.api.errors.csrf_failure"  # problem+json under /api/
+
+if OPSPORTAL_ENV == "production":
+    # Refuse to start rather than run production with guessable secrets.
+    if SECRET_KEY == DEFAULT_SECRET_KEY or len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("OPSPORTAL_ENV=production needs a SECRET_KEY of 50+ characters (not the default)")
+    if DEBUG:
+        raise ImproperlyConfigured("OPSPORTAL_ENV=production refuses DEBUG=true")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "django_celery_beat",
+    "django_prometheus",
+    "axes",
+    "auditlog",
+    "opsportal.accounts",
+    "opsportal.catalog",
+    "opsportal.events",
+    "opsportal.api",
+    "opsportal.dashboard",
+    "audit",
+    "reliability.health",
+    "reliability.breakers",
+    "reliability.webhooks",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "audit.middleware.RequestContextMiddleware",
+    "opsportal.observability.AccessLogMiddleware",
+    "opsportal.api.middleware.ApiInputGuardMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "audit.middleware.RequestActorMiddleware",
+    "opsportal.api.idempotency.IdempotencyMiddleware",
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "opsportal.urls"
+WSGI_APPLICATION = "opsportal.wsgi.application"
+ASGI_APPLICATION = "opsportal.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "opsportal.sqlite3",
+            "OPTIONS": {
+                # One process, many threads (uvicorn, worker, beat): WAL plus
+                # IMMEDIATE transactions keep writers queueing instead of failing.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache, broker, channel layer --------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+        }
+    }
+    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "opsportal.events.layers.ThreadSafeInMemoryChannelLayer"}}
+    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
+
+# --- Celery ---------------------------------------------------------------------
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+# Declared in code; DatabaseScheduler copies these into its tables at start.
+CELERY_BEAT_SCHEDULE = {
+    "events-outbox-sweep": {"task": "events.sweep_outbox", "schedule": 2.0},
+    "api-idempotency-cleanup": {"task": "api.purge_idempotency_keys", "schedule": 3600.0},
+    "webhooks-sweep-deliveries": {"task": "webhooks.sweep_deliveries", "schedule": 1.0},
+    "webhooks-purge-payloads": {"task": "webhooks.purge_delivered_payloads", "schedule": 3600.0},
+}
+# Webhook delivery: payloads of delivered events are emptied after this many days.
+WEBHOOK_RETENTION_DAYS = int(os.environ.get("WEBHOOK_RETENTION_DAYS", "7"))
+
+# --- Auth -------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/ops/"
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
+# --- Internationalisation, static ---------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+
+# --- REST framework / OpenAPI ---------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "opsportal.accounts.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["opsportal.api.permissions.ScopedPermission"],
+    "DEFAULT_PAGINATION_CLASS": "opsportal.api.pagination.IdCursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["opsportal.api.filters.ListFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["opsportal.api.parsers.JSONParser"],  # nesting bombs are 400, not 500
+    "EXCEPTION_HANDLER": "opsportal.api.errors.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "opsportal API",
+    "DESCRIPTION": "Reliability control plane: webhooks, breakers, incidents, SLOs, audit.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Offline: no call to validator.swagger.io from the docs page.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Security (production) ----------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # the dashboard's JS posts with the CSRF token
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if OPSPORTAL_ENV in {"staging", "production"}:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    # Health probes and metrics come over plain HTTP from inside the cluster.
+    SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+
+# --- Email ----------------------------------------------------------------------------
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+if EMAIL_URL:
+    from urllib.parse import unquote, urlparse
+
+    _email = urlparse(EMAIL_URL)
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _email.hostname or "localhost"
+    EMAIL_PORT = _email.port or 25
+    EMAIL_HOST_USER = unquote(_email.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+    EMAIL_USE_TLS = _email.scheme in {"smtp+tls", "submission"}
+    EMAIL_USE_SSL = _email.scheme == "smtps"
+else:
+    EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "opsportal@localhost")
+
+# --- Portal-specific --------------------------------------------------------------------
+OPSPORTAL_CHAOS_ENABLED = env_bool("OPSPORTAL_CHAOS_ENABLED", default=OPSPORTAL_ENV != "production")
+ALERTMANAGER_URL = os.environ.get("ALERTMANAGER_URL", "")
+PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "")
+SLOW_QUERY_MS = int(os.environ.get("SLOW_QUERY_MS", "500"))
+HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "2"))
+IDEMPOTENCY_KEY_TTL_HOURS = 24
+TOKEN_CACHE_SECONDS = float(os.environ.get("TOKEN_CACHE_SECONDS", "5"))  # revocation reaches every process within this
+IDEMPOTENCY_CLAIM_LEASE_SECONDS = 300  # an unfinished claim (crashed request) is reclaimable after this
+OUTBOX_SWEEP_AFTER_SECONDS = 2  # the sweep leaves fresh events to the on-commit relay
+DLQ_ALERT_THRESHOLD = int(os.environ.get("DLQ_ALERT_THRESHOLD", "100"))  # open DLQ items above this emit dlq.threshold_exceeded
+# django-auditlog's LogEntry.cid is our request id: links a field diff to its AuditEntry.
+AUDITLOG_CID_GETTER = "audit.context.current_request_id"
+
+# --- Observability ----------------------------------------------------------------------
+OTEL_ENABLED = env_bool("OTEL_ENABLED")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+ACCESS_LOG = env_bool("ACCESS_LOG", default=OPSPORTAL_ENV == "development")  # one JSON line per request
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if OPSPORTAL_ENV != "development" else "console")
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+from opsportal.observability import logging_config  # noqa: E402
+
+LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+TESTING = "pytest" in sys.modules

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from django_prometheus.exports import ExportToDjangoView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from opsportal.api import errors
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/ops/", permanent=False), name="home"),  # the admin's "View site"
+    path("health/", include("reliability.health.urls")),
+    path("internal/", include("reliability.health.internal_urls")),
+    path("metrics", ExportToDjangoView, name="prometheus-django-metrics"),
+    path("admin/", admin.site.urls),
+    path("ops/breakers/", include("reliability.breakers.ops_urls")),
+    path("ops/dlq/", include("reliability.webhooks.dlq_ops")),
+    path("ops/", include("opsportal.dashboard.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/", include("opsportal.api.urls")),
+]
+
+handler400 = errors.handler400
+handler403 = errors.handler403
+handler404 = errors.handler404
+handler500 = errors.handler500

@@ -1,0 +1,2 @@
+# /internal/health/system arrives with the health issue (probes and SystemHealthEvent).
+urlpatterns: list = []

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from reliability.breakers.health import BreakersHealthView
+from reliability.health import views
+from reliability.webhooks.health import DlqHealthView
+
+urlpatterns = [
+    path("live", views.live, name="health-live"),
+    path("ready", views.ready, name="health-ready"),
+    path("circuit-breakers", BreakersHealthView.as_view(), name="health-circuit-breakers"),
+    path("dlq", DlqHealthView.as_view(), name="health-dlq"),
+]

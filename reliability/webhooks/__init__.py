@@ -1,0 +1,1 @@
+"""Webhook gateway: signed ingestion, deliveries, dead-letter queue (DESIGN §7.2)."""

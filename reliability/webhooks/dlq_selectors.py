@@ -1,0 +1,187 @@
+"""Reads of the dead-letter queue: the filter every interface shares, lists, depth.
+
+One ``DlqFilter`` describes "which items" for the admin's list filters, the
+API's query string and bulk body, the CLI's options and the services, so the
+same words select the same rows everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from reliability.webhooks.models import WebhookFailure
+
+PORTAL_PROVIDER = "portal"  # WebhookFailure.provider of outbound portal events (no source)
+MAX_EVENT_TYPE_LENGTH = 255
+MAX_ERROR_CONTAINS_LENGTH = 500
+_DURATION_RE = re.compile(r"^\s*(\d{1,7})\s*([smhdw])\s*$", re.ASCII)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+MAX_DURATION = timedelta(days=3650)
+
+
+class DlqFilterError(ValueError):
+    """A filter value that cannot select anything meaningful; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def parse_duration(value: str) -> timedelta:
+    """``30m``, ``1h``, ``2d``, ``90s``, ``1w`` → timedelta (ValueError with a readable message)."""
+    match = _DURATION_RE.match(value or "")
+    if not match:
+        raise ValueError(f"{value!r} is not a duration: use a number and a unit s, m, h, d or w (30m, 1h, 2d)")
+    amount, unit = int(match.group(1)), match.group(2)
+    if amount <= 0:
+        raise ValueError(f"{value!r}: the duration must be positive")
+    delta = timedelta(seconds=amount * _UNIT_SECONDS[unit])
+    if delta > MAX_DURATION:
+        raise ValueError(f"{value!r}: at most {MAX_DURATION.days} days")
+    return delta
+
+
+def parse_since(value: str, *, now: datetime | None = None) -> datetime:
+    """A duration back from now (``1h``) or an ISO 8601 instant (``2026-05-01T10:00:00Z``)."""
+    text = (value or "").strip()
+    try:
+        return (now or timezone.now()) - parse_duration(text)
+    except ValueError as duration_error:
+        try:
+            instant = datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+        except ValueError:
+            instant = None
+        if instant is None:
+            raise duration_error from None
+        if timezone.is_naive(instant):
+            instant = timezone.make_aware(instant, timezone.UTC)
+        return instant
+
+
+@dataclass(frozen=True)
+class DlqFilter:
+    """Which DLQ items. Empty fields select everything; they combine with AND.
+
+    - ``source``: the source's slug (``portal`` for outbound portal events);
+    - ``destination``: the destination's id or name;
+    - ``event_type``: exact, or a prefix pattern ending in ``*`` (``charge.*``);
+    - ``error_contains``: case-insensitive substring of the error message;
+    - ``created_since`` / ``created_until``: when the item first entered the DLQ.
+    """
+
+    source: str | None = None
+    destination: str | None = None
+    event_type: str | None = None
+    error_contains: str | None = None
+    created_since: datetime | None = None
+    created_until: datetime | None = None
+
+    @classmethod
+    def of(cls, value: DlqFilter | dict | None) -> DlqFilter:
+        if value is None:
+            return cls()
+        if isinstance(value, DlqFilter):
+            return value
+        unknown = set(value) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise DlqFilterError(sorted(unknown)[0], "not a DLQ filter")
+        cleaned = {k: v for k, v in value.items() if v not in (None, "")}
+        if "destination" in cleaned:
+            cleaned["destination"] = str(cleaned["destination"])
+        return cls(**cleaned)
+
+    def is_empty(self) -> bool:
+        return not any(asdict(self).values())
+
+    def as_dict(self) -> dict:
+        """For audit entries and events: only the fields given, instants as ISO text."""
+        out = {}
+        for key, value in asdict(self).items():
+            if value in (None, ""):
+                continue
+            out[key] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+    def validate(self) -> None:
+        if self.event_type is not None:
+            if len(self.event_type) > MAX_EVENT_TYPE_LENGTH:
+                raise DlqFilterError("event_type", f"at most {MAX_EVENT_TYPE_LENGTH} characters")
+            if "*" in self.event_type[:-1]:
+                raise DlqFilterError("event_type", "only a trailing '*' wildcard is supported (charge.*)")
+        if self.error_contains is not None and len(self.error_contains) > MAX_ERROR_CONTAINS_LENGTH:
+            raise DlqFilterError("error_contains", f"at most {MAX_ERROR_CONTAINS_LENGTH} characters")
+        for key in ("source", "destination", "event_type", "error_contains"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or "\x00" in value):
+                raise DlqFilterError(key, "must be plain text")
+        if self.created_since and self.created_until and self.created_since > self.created_until:
+            raise DlqFilterError("created_since", "must not be after created_until")
+
+    def q(self) -> Q:
+        self.validate()
+        q = Q()
+        if self.source:
+            q &= Q(source__isnull=True, provider=PORTAL_PROVIDER) if self.source == PORTAL_PROVIDER else Q(source__slug=self.source)
+        if self.destination:
+            q &= Q(destination_id=int(self.destination)) if _is_id(self.destination) else Q(destination__name=self.destination)
+        if self.event_type:
+            q &= Q(event_type__startswith=self.event_type[:-1]) if self.event_type.endswith("*") else Q(event_type=self.event_type)
+        if self.error_contains:
+            q &= Q(error_message__icontains=self.error_contains)
+        if self.created_since:
+            q &= Q(created_at__gte=self.created_since)
+        if self.created_until:
+            q &= Q(created_at__lte=self.created_until)
+        return q
+
+
+def _is_id(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= 18  # a bigint, not a name
+
+
+def since_q(since: datetime) -> Q:
+    """Items that entered — or, after a failed replay, re-entered — the DLQ at or after ``since``.
+
+    A replay is one immediate attempt, so an item reopened by it re-entered the
+    queue right after ``last_retry_at``.
+    """
+    return Q(created_at__gte=since) | Q(last_retry_at__gte=since)
+
+
+def dlq_open() -> QuerySet[WebhookFailure]:
+    return WebhookFailure.objects.filter(resolution=WebhookFailure.Resolution.OPEN)
+
+
+def dlq_matching(*, failure_ids=None, filters: DlqFilter | dict | None = None, since: datetime | None = None,
+                 open_only: bool = True) -> QuerySet[WebhookFailure]:
+    """The items a retry/discard with these arguments would act on (oldest first)."""
+    qs = dlq_open() if open_only else WebhookFailure.objects.all()
+    if failure_ids is not None:
+        qs = qs.filter(pk__in=list(failure_ids))
+    qs = qs.filter(DlqFilter.of(filters).q())
+    if since is not None:
+        qs = qs.filter(since_q(since))
+    return qs.order_by("id")
+
+
+def dlq_list(*, filters: DlqFilter | dict | None = None, resolution: str | None = WebhookFailure.Resolution.OPEN) -> QuerySet[WebhookFailure]:
+    """Newest first, with what the lists show (source, destination, delivery) in the same query."""
+    qs = WebhookFailure.objects.filter(DlqFilter.of(filters).q())
+    if resolution:
+        qs = qs.filter(resolution=resolution)
+    return qs.select_related("source", "destination", "delivery", "delivery__event").defer("payload", "delivery__event__body").order_by("-id")
+
+
+def dlq_get(*, failure_id: int) -> WebhookFailure | None:
+    return WebhookFailure.objects.select_related("source", "destination", "delivery", "delivery__event").filter(pk=failure_id).first()
+
+
+def dlq_depth() -> int:
+    """Open items: one COUNT on the (resolution, created_at) index."""
+    return dlq_open().count()

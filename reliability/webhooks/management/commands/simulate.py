@@ -1,0 +1,123 @@
+"""``manage.py simulate --webhooks N --rate R --source SLUG``: signed synthetic webhooks over real HTTP."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from django.core.management.base import BaseCommand, CommandError
+
+from reliability.webhooks.selectors import source_get
+
+
+class Command(BaseCommand):
+    help = (
+        "Send realistic, correctly signed provider webhooks to a running portal and print a summary of the "
+        "status codes. The source's first secret signs them. (Synthetic alerts come with the incidents feature.)"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--webhooks", type=int, metavar="N", help="how many webhooks to send")
+        parser.add_argument("--rate", type=float, default=10.0, metavar="R", help="webhooks per second (default 10)")
+        parser.add_argument("--source", metavar="SLUG", help="the webhook source to send to (its scheme and first secret are used)")
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="the portal's base URL (default http://127.0.0.1:8000)")
+        parser.add_argument("--duplicates", type=float, default=0.0, metavar="PCT",
+                            help="percentage of sends that re-send an earlier event (a provider retry); expect 200s")
+        parser.add_argument("--concurrency", type=int, default=8, help="parallel connections (default 8)")
+        parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds")
+        parser.add_argument("--seed", type=int, default=None, help="seed for reproducible payloads")
+        parser.add_argument("--alerts", type=int, metavar="N", help="synthetic alerts (not available yet)")
+
+    def handle(self, *args, **options):
+        if options["alerts"] is not None:
+            raise CommandError(
+                "simulate --alerts is not available yet: synthetic alerts arrive with the incidents feature "
+                "(DESIGN §7.4). Use --webhooks N --source SLUG for webhooks."
+            )
+        count, rate, slug = options["webhooks"], options["rate"], options["source"]
+        if count is None or slug is None:
+            raise CommandError("give --webhooks N and --source SLUG (e.g. simulate --webhooks 100 --rate 20 --source demo)")
+        if count < 1 or rate <= 0 or not 0 <= options["duplicates"] <= 100 or options["concurrency"] < 1:
+            raise CommandError("--webhooks must be ≥ 1, --rate > 0, --duplicates within 0–100 and --concurrency ≥ 1")
+        source = source_get(slug=slug)
+        if source is None:
+            raise CommandError(f"no webhook source {slug!r}; create one in the admin or via /api/v1/webhooks/sources/")
+        if not source.secrets:
+            raise CommandError(f"source {slug!r} has no secret to sign with")
+        if not source.enabled:
+            self.stderr.write(f"warning: source {slug!r} is disabled; expect 404s")
+        try:
+            from reliability.webhooks.simulation import WebhookFactory
+
+            factory = WebhookFactory(
+                scheme=source.scheme, secret=source.secrets[0], hmac_header=source.hmac_header,
+                hmac_event_id_header=source.hmac_event_id_header, seed=options["seed"],
+            )
+        except ImportError as exc:  # faker is a runtime dependency; a trimmed install may lack it
+            raise CommandError(f"simulate needs the 'faker' package: {exc}") from exc
+
+        import httpx
+
+        url = options["url"].rstrip("/") + source.ingest_path
+        picker = random.Random(options["seed"])
+        sent_events = []
+        plan = []
+        for _ in range(count):
+            if sent_events and picker.random() * 100 < options["duplicates"]:
+                plan.append(picker.choice(sent_events))
+            else:
+                event = factory.make()
+                sent_events.append(event)
+                plan.append(event)
+
+        statuses: Counter[str] = Counter()
+        latencies: list[float] = []
+        lock = threading.Lock()
+        local = threading.local()
+        clients: list[httpx.Client] = []
+
+        def client() -> httpx.Client:
+            if not hasattr(local, "client"):
+                local.client = httpx.Client(timeout=options["timeout"])
+                with lock:
+                    clients.append(local.client)
+            return local.client
+
+        def send(event) -> None:
+            body, headers = event.signed_request()
+            started = time.perf_counter()
+            try:
+                label = str(client().post(url, content=body, headers=headers).status_code)
+            except httpx.HTTPError as exc:
+                label = f"error:{type(exc).__name__}"
+            with lock:
+                statuses[label] += 1
+                latencies.append(time.perf_counter() - started)
+
+        self.stdout.write(f"simulate: {count} {source.scheme} webhooks to {url} at {rate:g}/s …")
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(options["concurrency"]) as pool:
+            for i, event in enumerate(plan):
+                delay = t0 + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(send, event)
+        elapsed = time.monotonic() - t0
+        for c in clients:
+            c.close()
+
+        latencies.sort()
+
+        def pct(p: float) -> float:
+            return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+
+        self.stdout.write(
+            f"sent {count} in {elapsed:.1f} s ({count / elapsed if elapsed else 0:.1f}/s); "
+            f"{len(sent_events)} distinct events, {count - len(sent_events)} re-sent; "
+            f"latency p50 {pct(0.50):.1f} ms, p99 {pct(0.99):.1f} ms"
+        )
+        for label in sorted(statuses):
+            self.stdout.write(f"  {label}: {statuses[label]}")

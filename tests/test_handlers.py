@@ -1,0 +1,64 @@
+"""The production entry points serve ingestion through the lean middleware chain."""
+
+import io
+from wsgiref.util import setup_testing_defaults
+
+import httpx
+import pytest
+
+from opsportal.handlers import asgi_http_application, lean_middleware, wsgi_application
+
+
+@pytest.fixture
+def keep_test_connection():
+    """Real handlers close old connections per request; the test's own connection must survive."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def _wsgi_get(app, path):
+    environ = {"PATH_INFO": path, "REQUEST_METHOD": "POST", "wsgi.input": io.BytesIO(b"{}"), "CONTENT_LENGTH": "2",
+               "CONTENT_TYPE": "application/json", "HTTP_HOST": "localhost"}
+    setup_testing_defaults(environ)
+    captured = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = int(status.split()[0]), dict(headers)
+
+    body = b"".join(app(environ, start_response))
+    return captured["status"], captured["headers"], body
+
+
+def test_lean_chain_keeps_metrics_context_and_guards_only(settings):
+    chain = lean_middleware()
+    assert "audit.middleware.RequestContextMiddleware" in chain
+    assert "django_prometheus.middleware.PrometheusAfterMiddleware" in chain
+    assert not any("sessions" in m or "csrf" in m or "axes" in m or "idempotency" in m for m in chain)
+    assert chain == [m for m in settings.MIDDLEWARE if m in chain]  # settings' order
+
+
+@pytest.mark.django_db
+def test_wsgi_routes_ingestion_to_the_lean_chain_and_the_rest_to_the_full_one(keep_test_connection):
+    app = wsgi_application()
+    status, headers, body = _wsgi_get(app, "/api/v1/webhooks/in/no-such-source/")
+    assert status == 404 and headers["Content-Type"] == "application/problem+json"
+    assert "X-Request-ID" in headers  # request context ran
+    assert "X-Frame-Options" not in headers  # the clickjacking (full-chain) middleware did not
+    status, headers, _ = _wsgi_get(app, "/api/v1/services/")
+    assert status == 401 and headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_asgi_routes_ingestion_to_the_lean_chain():
+    transport = httpx.ASGITransport(app=asgi_http_application())
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        lean = await client.post("/api/v1/webhooks/in/no-such-source/", content=b"{}")
+        full = await client.get("/api/v1/services/")
+    assert lean.status_code == 404 and "x-frame-options" not in lean.headers and "x-request-id" in lean.headers
+    assert full.status_code == 401 and full.headers["x-frame-options"] == "DENY"

@@ -1,0 +1,35 @@
+"""seed_demo's DLQ step: a few real dead-letter items for the demo source and destination, once."""
+
+from __future__ import annotations
+
+import pytest
+
+from opsportal.demo import SeedContext
+from opsportal.events.models import OutboxEvent
+from reliability.webhooks.demo import DEMO_DESTINATION, DEMO_SOURCE, seed_webhooks
+from reliability.webhooks.dlq_demo import DEMO_DLQ_EVENTS, seed_dlq
+from reliability.webhooks.models import Delivery, WebhookFailure
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_seed_creates_demo_dlq_items_through_the_delivery_engine_once():
+    ctx = SeedContext()
+    seed_webhooks(ctx)
+    seed_dlq(ctx)
+
+    failures = list(WebhookFailure.objects.select_related("destination", "delivery__event"))
+    assert len(failures) == len(DEMO_DLQ_EVENTS)
+    assert {f.provider for f in failures} == {DEMO_SOURCE}
+    assert {f.destination.name for f in failures} == {DEMO_DESTINATION}
+    assert {f.event_type for f in failures} == {t for t, _ in DEMO_DLQ_EVENTS}
+    assert all(f.resolution == "open" and f.error_message for f in failures)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"dead"}
+    assert OutboxEvent.objects.filter(type="dlq.added").exists()
+    assert any("DLQ item(s)" in line for line in ctx.created_items)
+
+    again = SeedContext()
+    seed_webhooks(again)
+    seed_dlq(again)
+    assert again.created_items == []
+    assert WebhookFailure.objects.count() == len(DEMO_DLQ_EVENTS)

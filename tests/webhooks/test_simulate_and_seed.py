@@ -1,0 +1,80 @@
+"""manage.py simulate (against a live server) and the seed_demo step."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from audit.models import AuditEntry
+from opsportal.demo import SeedContext
+from reliability.webhooks.demo import DEMO_DESTINATION, DEMO_SOURCE, seed_webhooks
+from reliability.webhooks.models import Delivery, WebhookDestination, WebhookEvent, WebhookSource
+
+
+def summary(out: str) -> dict[str, int]:
+    return {code: int(n) for code, n in re.findall(r"^\s+(\S+): (\d+)$", out, re.M)}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("scheme", ["stripe", "github", "standard", "hmac"])
+def test_simulate_sends_signed_realistic_webhooks_and_prints_status_codes(live_server, make_source, make_destination, scheme):
+    make_source("sim", scheme, destinations=[make_destination()])
+    out = io.StringIO()
+    call_command(
+        "simulate", "--webhooks", "30", "--rate", "300", "--source", "sim", "--url", live_server.url,
+        "--duplicates", "30", "--seed", "7", stdout=out,
+    )
+    counts = summary(out.getvalue())
+    distinct = WebhookEvent.objects.count()
+    assert counts.get("202") == distinct and distinct > 0, out.getvalue()
+    assert counts.get("200", 0) == 30 - distinct, out.getvalue()  # the re-sent ones, deduplicated
+    assert set(counts) <= {"200", "202"}
+    assert Delivery.objects.count() == distinct
+    types = set(WebhookEvent.objects.values_list("event_type", flat=True))
+    if scheme == "github":
+        assert types == {"push"}
+        push = json.loads(bytes(WebhookEvent.objects.first().body))
+        assert push["ref"].startswith("refs/heads/") and push["commits"] and push["repository"]["full_name"]
+    else:
+        assert types <= {"payment_intent.succeeded", "charge.refunded"}
+    if scheme == "stripe":
+        event = json.loads(bytes(WebhookEvent.objects.first().body))
+        assert event["object"] == "event" and event["id"].startswith("evt_") and event["data"]["object"]["amount"] > 0
+
+
+@pytest.mark.django_db
+def test_simulate_alerts_is_not_available_yet():
+    with pytest.raises(CommandError, match="not available yet"):
+        call_command("simulate", "--alerts", "5")
+
+
+@pytest.mark.django_db
+def test_simulate_needs_a_known_source():
+    with pytest.raises(CommandError, match="no webhook source 'nope'"):
+        call_command("simulate", "--webhooks", "1", "--source", "nope")
+    with pytest.raises(CommandError, match="--webhooks N and --source"):
+        call_command("simulate", "--webhooks", "1")
+
+
+@pytest.mark.django_db
+def test_seed_step_creates_demo_source_and_disabled_destination_once():
+    ctx = SeedContext()
+    seed_webhooks(ctx)
+    source = WebhookSource.objects.get(slug=DEMO_SOURCE)
+    destination = WebhookDestination.objects.get(name=DEMO_DESTINATION)
+    assert source.scheme == "standard" and source.secrets[0].startswith("whsec_")
+    assert list(source.destinations.all()) == [destination]
+    assert destination.enabled is False and "delivery" in destination.disabled_reason
+    assert destination.url.startswith("http://127.0.0.1")
+    assert len(ctx.created_items) == 2
+    assert AuditEntry.objects.filter(action__startswith="webhooks.", actor_label="cli:seed_demo").count() == 2
+
+    again = SeedContext()
+    seed_webhooks(again)
+    assert again.created_items == []
+    assert WebhookSource.objects.count() == 1 and WebhookDestination.objects.count() == 1
