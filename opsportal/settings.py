@@ -134,6 +134,10 @@ else:
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+# The webhook ingest statement runs as a protocol-level prepared statement (Django
+# leaves them off for everything else). Behind PgBouncer < 1.21, or >= 1.21 without
+# max_prepared_statements, switch this off.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, broker, channel layer --------------------------------------

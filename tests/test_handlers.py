@@ -35,12 +35,21 @@ def _wsgi_get(app, path):
     return captured["status"], captured["headers"], body
 
 
-def test_lean_chain_keeps_metrics_context_and_guards_only(settings):
+def test_lean_chain_keeps_context_and_guards_only(settings):
     chain = lean_middleware()
     assert "audit.middleware.RequestContextMiddleware" in chain
-    assert "django_prometheus.middleware.PrometheusAfterMiddleware" in chain
+    assert "opsportal.api.middleware.ApiInputGuardMiddleware" in chain
+    # ingestion has its own metrics (webhook_ingest_total, webhook_ingest_duration_seconds)
+    assert not any("prometheus" in m for m in chain)
     assert not any("sessions" in m or "csrf" in m or "axes" in m or "idempotency" in m for m in chain)
     assert chain == [m for m in settings.MIDDLEWARE if m in chain]  # settings' order
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/webhooks/in/", "/api/v1/webhooks/in/acme/extra/", "/api/v1/webhooks/in/acme"])
+def test_the_lean_urlconf_answers_anything_else_under_its_prefix_with_problem_json(keep_test_connection, path):
+    status, headers, body = _wsgi_get(wsgi_application(), path)
+    assert status == 404 and headers["Content-Type"] == "application/problem+json", body
 
 
 @pytest.mark.django_db

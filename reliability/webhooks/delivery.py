@@ -106,6 +106,11 @@ def batch_size() -> int:
     return int(_setting("WEBHOOK_DELIVERY_BATCH_SIZE", 100))
 
 
+def dispatch_interval() -> float:
+    """Busy ingestion publishes its delivery nudges at most this often per process (seconds)."""
+    return float(_setting("WEBHOOK_DISPATCH_INTERVAL", 0.1))
+
+
 def thread_count() -> int:
     return int(_setting("WEBHOOK_DELIVERY_THREADS", 8))
 
@@ -954,14 +959,17 @@ def deliveries_dispatch(delivery_ids: Iterable[int]) -> None:
 
 
 class _DispatchBuffer:
-    """Coalesces the on-commit nudges of the hot paths into one task per short window.
+    """Coalesces the on-commit nudges of the hot paths into few tasks.
 
-    Ingestion accepts hundreds of webhooks a second per process; publishing a
-    Celery message for each (≈1 ms of broker work in the request) would cost
-    more than the ingest itself. The request only adds its event id here; a
-    daemon thread publishes every id gathered in the last ``WINDOW`` seconds as
-    one ``deliver_batch`` task. A process that dies with ids buffered loses
-    only the nudge: the beat sweep delivers those events within a second.
+    Ingestion accepts hundreds of webhooks a second per process, and
+    publishing one Celery message costs ~1 ms of CPU (bench/webhooks), more
+    than the ingest itself. The request only adds its event id here; a daemon
+    thread publishes the gathered ids as ``deliver_batch`` tasks: ``WINDOW``
+    after the first id when traffic is quiet (a prompt delivery), and at most
+    once per ``WEBHOOK_DISPATCH_INTERVAL`` seconds when it is busy (bounded
+    broker work, bigger batches the worker runs on its threads). A process
+    that dies with ids buffered loses only the nudge: the beat sweep delivers
+    those events within a second.
     """
 
     WINDOW = 0.01
@@ -974,6 +982,7 @@ class _DispatchBuffer:
         self._ids: set[int] = set()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_flush = 0.0
 
     def add(self, ids: Iterable[int]) -> None:
         with self._lock:
@@ -987,6 +996,9 @@ class _DispatchBuffer:
         while True:
             self._wake.wait()
             time.sleep(self.WINDOW)
+            pause = dispatch_interval() - (time.monotonic() - self._last_flush)
+            if pause > 0:
+                time.sleep(pause)
             self._wake.clear()
             try:
                 self.flush()
@@ -996,6 +1008,7 @@ class _DispatchBuffer:
     def flush(self) -> None:
         with self._lock:
             ids, self._ids = sorted(self._ids), set()
+        self._last_flush = time.monotonic()
         if ids:
             _enqueue("event_ids", ids)
 

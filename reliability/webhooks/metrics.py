@@ -11,6 +11,14 @@ WEBHOOK_INGEST_TOTAL = Counter(
     ["source", "result"],
 )
 
+# The lean chain (opsportal.handlers) skips django-prometheus' per-request HTTP
+# metrics; this is ingestion's latency, from the view's first line to its answer.
+WEBHOOK_INGEST_DURATION_SECONDS = Histogram(
+    "webhook_ingest_duration_seconds",
+    "Time to verify, store and answer a webhook (all results)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
 UNKNOWN_SOURCE_LABEL = "-"
 
 

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
@@ -422,22 +423,60 @@ SELECT ev.id, (SELECT count(*) FROM deliveries) FROM ev
 _ORIGINAL_SQL = f"SELECT id FROM {_EVENT_TABLE} WHERE source_id = %s AND provider_event_id = %s"  # noqa: S608
 
 
+def _ingest_cursor():
+    """A server-side-binding cursor on Django's connection, for the ingest statement only.
+
+    The statement runs prepared, so PostgreSQL parses and plans the CTE once
+    per connection instead of per request (pgbench on this box: 3,300-3,800
+    tps as text, 5,300-5,800 prepared). Django keeps psycopg's prepared
+    statements off (``prepare_threshold=None``, for poolers), so they are
+    switched on around this one statement; ``DATABASE_PREPARED_STATEMENTS=false``
+    keeps them off (docs/operations.md). Django's wrappers (error translation,
+    execute wrappers, query logging) still apply. It skips Django's per-request
+    health check (``SELECT 1``, one more round trip): ``_ingest_postgresql``
+    retries once on a dead connection instead.
+    """
+    connection.ensure_connection()
+    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
+
+
+def _run_ingest(params: list, source_id: int, provider_event_id: str) -> IngestResult:
+    with _ingest_cursor() as cursor:
+        raw = connection.connection
+        threshold = raw.prepare_threshold
+        if getattr(settings, "DATABASE_PREPARED_STATEMENTS", True):
+            raw.prepare_threshold = 0  # prepare on first use; the statement text never changes
+        try:
+            cursor.execute(_INGEST_SQL, params)
+            row = cursor.fetchone()
+            if row is not None:
+                return IngestResult(event_id=row[0], duplicate=False, deliveries=row[1])
+            # ON CONFLICT waited for any concurrent inserter to commit, so the original is visible now.
+            cursor.execute(_ORIGINAL_SQL, [source_id, provider_event_id])
+            original = cursor.fetchone()
+        finally:
+            raw.prepare_threshold = threshold
+    if original is None:  # purged between the two statements: vanishingly rare, and safe to retry
+        raise IntegrityError("original event disappeared during dedupe")
+    return IngestResult(event_id=original[0], duplicate=True, deliveries=0)
+
+
 def _ingest_postgresql(*, source_id: int, verified: VerifiedWebhook, headers: dict, body: bytes, destination_ids: list[int], now: datetime) -> IngestResult:
     params = [
         source_id, verified.provider_event_id, verified.event_type, json.dumps(headers), body, now,
         now, now, destination_ids,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(_INGEST_SQL, params)
-        row = cursor.fetchone()
-        if row is not None:
-            return IngestResult(event_id=row[0], duplicate=False, deliveries=row[1])
-        # ON CONFLICT waited for any concurrent inserter to commit, so the original is visible now.
-        cursor.execute(_ORIGINAL_SQL, [source_id, verified.provider_event_id])
-        original = cursor.fetchone()
-    if original is None:  # purged between the two statements: vanishingly rare, and safe to retry
-        raise IntegrityError("original event disappeared during dedupe")
-    return IngestResult(event_id=original[0], duplicate=True, deliveries=0)
+    try:
+        return _run_ingest(params, source_id, verified.provider_event_id)
+    except OperationalError:
+        if connection.in_atomic_block:
+            raise
+        # A persistent connection that died (database restart, failover, a pooler's idle
+        # kill): reconnect and try once more. Safe to repeat: if the first attempt did
+        # commit, this one finds the event and answers it as a duplicate with its id.
+        log.warning("webhook ingest: database connection lost, reconnecting once", exc_info=True)
+        connection.close()
+        return _run_ingest(params, source_id, verified.provider_event_id)
 
 
 def _ingest_portable(*, source_id: int, verified: VerifiedWebhook, headers: dict, body: bytes, destination_ids: list[int], now: datetime) -> IngestResult:

@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from audit.middleware import client_ip
 from opsportal.api.errors import problem_response
-from reliability.webhooks.metrics import UNKNOWN_SOURCE_LABEL, ingest_counted
+from reliability.webhooks.metrics import UNKNOWN_SOURCE_LABEL, WEBHOOK_INGEST_DURATION_SECONDS, ingest_counted
 from reliability.webhooks.selectors import SourceConfig, source_cache_clear, source_for_ingest
 from reliability.webhooks.services import webhook_event_ingest, webhook_rejection_record
 from reliability.webhooks.signatures import Rejection, verify
@@ -95,6 +95,14 @@ def _rejected(request, config: SourceConfig, rejection: Rejection, body: bytes) 
 
 @csrf_exempt
 def ingest(request, slug: str):
+    started = time.perf_counter()
+    try:
+        return _ingest(request, slug)
+    finally:
+        WEBHOOK_INGEST_DURATION_SECONDS.observe(time.perf_counter() - started)
+
+
+def _ingest(request, slug: str):
     if request.method != "POST":
         return problem_response(405, "webhooks are delivered with POST", headers={"Allow": "POST"})
     config = source_for_ingest(slug)

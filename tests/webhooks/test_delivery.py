@@ -543,3 +543,39 @@ def test_dispatch_enqueues_batched_tasks_after_commit(db, django_capture_on_comm
     assert [json.loads(base64.b64decode(m["body"]))[1] for m in messages] == [
         {"delivery_ids": [1, 3]}, {"delivery_ids": [5, 7]}, {"delivery_ids": [9]},
     ]
+
+
+# --- the per-process dispatch buffer ------------------------------------------------------------------
+
+
+def test_dispatch_buffer_is_prompt_when_quiet_and_bounded_when_busy(monkeypatch, settings):
+    from reliability.webhooks import delivery
+
+    published: list[tuple[float, list[int]]] = []
+    monkeypatch.setattr(delivery, "_enqueue", lambda kind, ids: published.append((time.monotonic(), ids)))
+    settings.WEBHOOK_DISPATCH_INTERVAL = 0.2
+    buffer = delivery._DispatchBuffer()
+
+    # Quiet: one id is published within the short window, not after the interval.
+    added = time.monotonic()
+    buffer.add([1])
+    deadline = time.monotonic() + 2
+    while not published and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert published and published[0][1] == [1]
+    assert published[0][0] - added < 0.15
+
+    # Busy: an id every 2 ms for a second -> about one publish per interval, every id once.
+    published.clear()
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < 1.0:
+        n += 1
+        buffer.add([100 + n])
+        time.sleep(0.002)
+    time.sleep(0.5)
+    assert 3 <= len(published) <= 8, [round(t - start, 3) for t, _ in published]  # 10 ms windows would be ~80
+    sent = [i for _, ids in published for i in ids]
+    assert sorted(sent) == list(range(101, 101 + n))
+    gaps = [b[0] - a[0] for a, b in zip(published, published[1:], strict=False)]
+    assert min(gaps) >= 0.19

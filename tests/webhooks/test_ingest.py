@@ -365,3 +365,67 @@ def test_idempotency_key_cannot_be_pre_claimed_on_the_ingest_endpoint(client, ma
     response = post(client, "acme", body, {**stripe_headers(body), "Idempotency-Key": "k-1"})
     assert response.status_code == 202 and not response.has_header("Idempotent-Replayed")
     assert IdempotencyKey.objects.count() == 0
+
+
+# --- the prepared ingest statement, the dead connection -------------------------------------------
+
+
+def _prepared_ingest_statements() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%INSERT INTO webhooks_webhookevent%"])
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_ingest_statement_runs_prepared_unless_switched_off(client, make_source, make_destination, settings, enabled):
+    from django.db import connection
+
+    settings.DATABASE_PREPARED_STATEMENTS = enabled
+    make_source("acme", destinations=[make_destination()])
+    for n in range(3):
+        body = json.dumps({"n": n}).encode()
+        assert post(client, "acme", body, standard_headers(body)).status_code == 202
+    assert len(_prepared_ingest_statements()) == (1 if enabled else 0)  # one plan, reused
+    # Every other query keeps Django's default (no prepared statements, for poolers).
+    assert connection.connection.prepare_threshold is None
+    assert WebhookEvent.objects.count() == Delivery.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_persistent_connection_is_replaced_and_the_webhook_stored_once(client, make_source, make_destination):
+    """Ingest skips Django's per-request SELECT 1; a connection killed under it costs a reconnect, not a 5xx."""
+    import psycopg
+    from django.db import connection
+
+    make_source("acme", destinations=[make_destination()])
+    assert post(client, "acme", BODY, standard_headers(BODY, msg_id="msg_warm")).status_code == 202
+    victim = connection.connection.info.backend_pid
+    with psycopg.connect(_dsn(), autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", [victim]).fetchone()[0]
+    response = post(client, "acme", BODY, standard_headers(BODY, msg_id="msg_after_kill"))
+    assert response.status_code == 202, response.content
+    assert connection.connection.info.backend_pid != victim
+    assert WebhookEvent.objects.filter(provider_event_id="msg_after_kill").count() == 1
+    assert Delivery.objects.filter(event__provider_event_id="msg_after_kill").count() == 1
+
+
+def _dsn() -> str:
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    return " ".join(f"{k}={params[k]}" for k in ("host", "port", "user", "dbname") if params.get(k))
+
+
+def test_ingest_latency_is_observed_for_every_answer(client, make_source):
+    from prometheus_client import REGISTRY
+
+    def count():
+        return REGISTRY.get_sample_value("webhook_ingest_duration_seconds_count") or 0.0
+
+    make_source("acme")
+    before = count()
+    assert post(client, "acme", BODY, standard_headers(BODY)).status_code == 202
+    assert post(client, "acme", BODY, {"webhook-id": "x"}).status_code in (400, 401)
+    assert count() == before + 2
