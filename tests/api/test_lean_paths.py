@@ -31,6 +31,28 @@ def test_cached_serializer_fields_are_not_shared_between_instances():
     assert first.fields["id"].read_only and not first.fields["name"].read_only
 
 
+def test_cached_fields_that_bind_other_fields_are_copied_deeply():
+    from rest_framework import serializers
+
+    from opsportal.api.serializers import ModelSerializer
+    from opsportal.catalog.models import Service
+
+    class WithChildren(ModelSerializer):
+        tags = serializers.ListField(child=serializers.CharField(), required=False)
+
+        class Meta:
+            model = Service
+            fields = ["id", "name", "tags"]
+
+    first, second = WithChildren(), WithChildren()
+    a, b = first.fields["tags"], second.fields["tags"]
+    assert a is not b and a.child is not b.child
+    assert a.child.parent is a and b.child.parent is b
+    assert WithChildren(data={"name": "svc", "tags": ["x", 1]}).is_valid()
+    bad = WithChildren(data={"name": "svc", "tags": "not a list"})
+    assert not bad.is_valid() and set(bad.errors) == {"tags"}
+
+
 def test_cached_serializer_still_validates_per_instance():
     bad = ServiceSerializer(data={"name": "not a slug!", "tier": 9})
     good = ServiceSerializer(data={"name": "billing", "tier": 1})
