@@ -10,7 +10,10 @@ router = SimpleRouter(trailing_slash=True)
 router.register("sources", WebhookSourceViewSet, basename="webhook-source")
 router.register("destinations", WebhookDestinationViewSet, basename="webhook-destination")
 
+# Also served by the lean handler's URLconf (opsportal/lean_urls.py).
+ingest_patterns = [path("in/<str:slug>/", views.ingest, name="webhook-ingest")]
+
 urlpatterns = [
-    path("in/<str:slug>/", views.ingest, name="webhook-ingest"),
+    *ingest_patterns,
     path("", include(router.urls)),
 ]
