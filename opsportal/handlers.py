@@ -9,7 +9,7 @@ points hold two handlers and pick one by path.
 The lean chain also leaves out django-prometheus' per-request HTTP metrics
 (~0.2 ms: a dozen labelled series per request); ingestion has its own,
 ``webhook_ingest_total`` and ``webhook_ingest_duration_seconds``. And it
-resolves against ``opsportal.lean_urls`` (one pattern) instead of the whole
+resolves against ``opsportal.lean_urls`` (the ingest route only) instead of the whole
 portal's URLconf.
 """
 

@@ -444,7 +444,7 @@ def _run_ingest(params: list, source_id: int, provider_event_id: str) -> IngestR
     with _ingest_cursor() as cursor:
         raw = connection.connection
         threshold = raw.prepare_threshold
-        if getattr(settings, "DATABASE_PREPARED_STATEMENTS", True):
+        if settings.DATABASE_PREPARED_STATEMENTS:
             raw.prepare_threshold = 0  # prepare on first use; the statement text never changes
         try:
             cursor.execute(_INGEST_SQL, params)
