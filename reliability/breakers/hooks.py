@@ -22,6 +22,13 @@ class DjangoHooks(RuntimeHooks):
 
         return breaker_configs_for_runtime()
 
+    def release_connections(self) -> None:
+        # The recorder thread owns a DB connection only while it writes (with the ASGI pool,
+        # close() hands it back to the pool): never hold one idle.
+        from django.db import connection
+
+        connection.close()
+
 
 def store_readiness_check() -> str:
     """Readiness: the shared breaker store answers (or the breakers run in-process by design)."""
