@@ -16,7 +16,7 @@ from reliability.breakers.selectors import breaker_list, breaker_live_stats
 from reliability.breakers.services import (
     MANUAL_SERVICES,
     BreakerActionRefused,
-    breaker_register,
+    breaker_create,
     breaker_update_config,
 )
 
@@ -119,10 +119,10 @@ class CircuitBreakerAdmin(admin.ModelAdmin):
             if fields:
                 breaker_update_config(breaker_id=obj.pk, actor=actor, source="admin", **fields)
             return
-        created = breaker_register(name=obj.name, config=obj.to_config(), actor=actor, source="admin")
-        if obj.service_id:
-            breaker_update_config(breaker_id=created.pk, actor=actor, source="admin", service=obj.service)
-        obj.pk = created.pk
+        # one service call: the row with its service, one audit entry, one event
+        created = breaker_create(name=obj.name, config=obj.to_config(), service=obj.service, actor=actor,
+                                 source="admin")
+        obj.pk, obj.created_at, obj.updated_at = created.pk, created.created_at, created.updated_at
 
     # --- manual actions: each asks for a reason on an intermediate page ----------------
     def _manual(self, request, queryset, action: str):

@@ -1,4 +1,4 @@
-"""Circuit breakers as operators see and configure them (the runtime lives in runtime.py)."""
+"""Circuit breakers as operators see and configure them (the runtime lives in runtime/)."""
 
 from __future__ import annotations
 

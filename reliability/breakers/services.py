@@ -19,23 +19,24 @@ from audit.services import audit_record, diff
 from opsportal.events.services import emit
 from reliability.breakers.config import BreakerConfig
 from reliability.breakers.models import BreakerState, BreakerTransition, CircuitBreaker
+from reliability.breakers.names import Action, Event
 from reliability.breakers.runtime import TransitionEvent, default_registry
 
 SYSTEM_ACTOR = "breaker"
 
 # Automatic transitions: to-state → (audit action, event type).
-_AUTOMATIC = {
-    BreakerState.OPEN: ("breaker.opened", "breaker.opened"),
-    BreakerState.HALF_OPEN: ("breaker.half_opened", "breaker.half_opened"),
-    BreakerState.CLOSED: ("breaker.closed", "breaker.closed"),
+_AUTOMATIC: dict[str, tuple[Action, Event]] = {
+    BreakerState.OPEN: (Action.OPENED, Event.OPENED),
+    BreakerState.HALF_OPEN: (Action.HALF_OPENED, Event.HALF_OPENED),
+    BreakerState.CLOSED: (Action.CLOSED, Event.CLOSED),
 }
 
-# Manual actions: action → (target state, states it may start from, event type).
-MANUAL_ACTIONS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "force_open": (BreakerState.FORCED_OPEN, (BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.DISABLED), "breaker.forced_open"),
-    "force_close": (BreakerState.CLOSED, (BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.FORCED_OPEN, BreakerState.DISABLED), "breaker.closed"),
-    "reset": (BreakerState.CLOSED, tuple(BreakerState.values), "breaker.reset"),
-    "disable": (BreakerState.DISABLED, (BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.FORCED_OPEN), "breaker.disabled"),
+# Manual actions: action → (target state, states it may start from, audit action, event type).
+MANUAL_ACTIONS: dict[str, tuple[str, tuple[str, ...], Action, Event]] = {
+    "force_open": (BreakerState.FORCED_OPEN, (BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.DISABLED), Action.FORCE_OPEN, Event.FORCED_OPEN),
+    "force_close": (BreakerState.CLOSED, (BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.FORCED_OPEN, BreakerState.DISABLED), Action.FORCE_CLOSE, Event.CLOSED),
+    "reset": (BreakerState.CLOSED, tuple(BreakerState.values), Action.RESET, Event.RESET),
+    "disable": (BreakerState.DISABLED, (BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.FORCED_OPEN), Action.DISABLE, Event.DISABLED),
 }
 
 
@@ -87,10 +88,37 @@ def breaker_register(*, name: str, config: BreakerConfig, actor: Actor | None = 
         return existing
     cb, created = _get_or_create_locked(name, config)
     if created:
-        audit_record(actor=actor or Actor.for_system(SYSTEM_ACTOR), action="breaker.register", target=cb,
-                     changes=diff({}, _config_snapshot(cb)), source=source)
-        emit("breaker.registered", cb, {"name": cb.name, **_config_snapshot(cb)})
+        _record_registered(cb, actor=actor or Actor.for_system(SYSTEM_ACTOR), source=source)
     return cb
+
+
+@transaction.atomic
+def breaker_create(*, name: str, config: BreakerConfig, actor: Actor, source: str,
+                   service=None) -> CircuitBreaker:
+    """An operator adds a breaker (before or without code using it): one row, one audit entry, one event.
+
+    Unlike ``breaker_register`` an existing name is an error, not a no-op.
+    """
+    taken = ValidationError({"name": [f"a breaker named {name!r} exists"]})
+    cb = CircuitBreaker(name=name, service=service, **config.as_dict())
+    cb.full_clean(validate_unique=False)
+    if CircuitBreaker.objects.filter(name=name).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            cb.save(force_insert=True)
+    except IntegrityError:  # created by the runtime or another operator meanwhile
+        raise taken from None
+    _record_registered(cb, actor=actor, source=source)
+    return cb
+
+
+def _record_registered(cb: CircuitBreaker, *, actor: Actor, source: str) -> None:
+    after = _config_snapshot(cb)
+    if cb.service_id is not None:
+        after["service"] = cb.service_id
+    audit_record(actor=actor, action=Action.REGISTER, target=cb, changes=diff({}, after), source=source)
+    emit(Event.REGISTERED, cb, {"name": cb.name, **after})
 
 
 @transaction.atomic
@@ -128,7 +156,7 @@ def _manual(action: str, *, name: str, actor: Actor, reason: str, source: str) -
     reason = _text(reason, 2000).strip()
     if not reason:
         raise ValidationError({"reason": ["a reason is required"]})
-    target, allowed_from, event_type = MANUAL_ACTIONS[action]
+    target, allowed_from, audit_action, event_type = MANUAL_ACTIONS[action]
     cb = None if "\x00" in name else CircuitBreaker.objects.select_for_update().filter(name=name).first()
     if cb is None:
         raise CircuitBreaker.DoesNotExist(f"no breaker named {name!r}")
@@ -142,7 +170,7 @@ def _manual(action: str, *, name: str, actor: Actor, reason: str, source: str) -
         breaker=cb, from_state=before, to_state=target, cause=BreakerTransition.Cause.MANUAL, action=action,
         actor_label=actor.label[:200], reason=reason, source=source, at=cb.state_changed_at,
     )
-    audit_record(actor=actor, action=f"breaker.{action}", target=cb, changes={"state": [before, target]},
+    audit_record(actor=actor, action=audit_action, target=cb, changes={"state": [before, target]},
                  reason=reason, source=source)
     emit(event_type, cb, _payload(cb, transition))
     transaction.on_commit(partial(default_registry.apply_manual, cb.name, str(target)))
@@ -201,8 +229,8 @@ def breaker_update_config(*, breaker_id: int, actor: Actor, source: str, **field
     if not changes:
         return cb
     cb.save()
-    audit_record(actor=actor, action="breaker.configure", target=cb, changes=changes, source=source)
-    emit("breaker.configured", cb, {"name": cb.name, "changes": changes})
+    audit_record(actor=actor, action=Action.CONFIGURE, target=cb, changes=changes, source=source)
+    emit(Event.CONFIGURED, cb, {"name": cb.name, "changes": changes})
     name = cb.name
     transaction.on_commit(lambda: default_registry.apply_config(name, config))
     return cb

@@ -247,3 +247,51 @@ def test_admin_add_registers_through_the_service(make_user, client, process_regi
     assert (cb.window_type, cb.window_size, cb.minimum_calls) == ("time", 60, 5)
     entry = AuditEntry.objects.get(action="breaker.register")
     assert (entry.actor_label, entry.source) == ("root", "admin")
+
+
+def test_admin_add_with_a_service_is_one_service_call_one_audit_entry_one_event(make_user, client, process_registry):
+    from opsportal.catalog.models import Service
+    from opsportal.events.models import OutboxEvent
+
+    payments = Service.objects.create(name="payments")
+    client.force_login(make_user("root", superuser=True))
+    data = {"name": "ledger", "service": payments.pk, "failure_rate_threshold": 40, "minimum_calls": 5,
+            "window_type": "count", "window_size": 50, "slow_call_duration": 2, "slow_call_rate_threshold": 100,
+            "open_duration": 10, "half_open_permitted_calls": 2, "success_threshold": 2, "call_timeout": "",
+            "transitions-TOTAL_FORMS": 0, "transitions-INITIAL_FORMS": 0}
+    audit_before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    events_before = OutboxEvent.objects.count()
+    response = client.post("/admin/breakers/circuitbreaker/add/", data)
+    assert response.status_code == 302
+    cb = CircuitBreaker.objects.get(name="ledger")
+    assert (cb.service_id, cb.window_size) == (payments.pk, 50)
+    entries = AuditEntry.objects.filter(id__gt=audit_before)
+    assert [(e.action, e.source, e.changes.get("service")) for e in entries] == [
+        ("breaker.register", "admin", [None, payments.pk])
+    ]
+    assert OutboxEvent.objects.count() - events_before == 1
+    assert OutboxEvent.objects.latest("id").type == "breaker.registered"
+    # a taken name is a form error, not a second row or a server error
+    again = client.post("/admin/breakers/circuitbreaker/add/", data)
+    assert again.status_code == 200 and b"already exists" in again.content
+    assert CircuitBreaker.objects.filter(name="ledger").count() == 1
+
+
+def test_admin_form_validation_has_no_side_effects(make_user, process_registry):
+    """is_valid() on the admin's form writes nothing: the service runs in save_model."""
+    from django.contrib.admin.sites import site
+    from django.test import RequestFactory
+
+    from opsportal.events.models import OutboxEvent
+
+    root = make_user("root2", superuser=True)
+    request = RequestFactory().post("/admin/breakers/circuitbreaker/add/")
+    request.user = root
+    model_admin = site._registry[CircuitBreaker]
+    form_class = model_admin.get_form(request, None, change=False)
+    form = form_class(data={"name": "quiet", "failure_rate_threshold": 50, "minimum_calls": 5, "window_type": "count",
+                            "window_size": 10, "slow_call_duration": 2, "slow_call_rate_threshold": 100,
+                            "open_duration": 10, "half_open_permitted_calls": 2, "success_threshold": 2})
+    assert form.is_valid(), form.errors
+    assert not CircuitBreaker.objects.filter(name="quiet").exists()
+    assert AuditEntry.objects.count() == 0 and OutboxEvent.objects.count() == 0

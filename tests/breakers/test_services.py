@@ -14,6 +14,7 @@ from reliability.breakers.models import BreakerTransition, CircuitBreaker
 from reliability.breakers.runtime import TransitionEvent
 from reliability.breakers.services import (
     BreakerActionRefused,
+    breaker_create,
     breaker_disable,
     breaker_force_close,
     breaker_force_open,
@@ -130,6 +131,33 @@ def test_register_creates_once_with_the_declared_config():
     assert cb.to_config() == cfg
     assert AuditEntry.objects.filter(action="breaker.register").count() == 1
     assert OutboxEvent.objects.filter(type="breaker.registered").count() == 1
+
+
+def test_create_by_an_operator_is_one_row_one_audit_entry_one_event(operator, django_capture_on_commit_callbacks):
+    from opsportal.catalog.models import Service
+
+    payments = Service.objects.create(name="payments")
+    cfg = BreakerConfig(minimum_calls=4, window_type="time", window_size=30)
+    with django_capture_on_commit_callbacks() as callbacks:
+        cb = breaker_create(name="ledger", config=cfg, service=payments, actor=Actor(user=operator), source="admin")
+    assert (cb.to_config(), cb.service_id) == (cfg, payments.pk)
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.actor_label, entry.source) == ("breaker.register", operator.username, "admin")
+    assert entry.changes["service"] == [None, payments.pk]
+    assert entry.changes["minimum_calls"] == [None, 4]
+    event = OutboxEvent.objects.get()
+    assert (event.type, event.data["service"], event.data["window_type"]) == ("breaker.registered", payments.pk, "time")
+    assert len(callbacks) == 1
+
+
+def test_create_refuses_a_taken_name_and_an_invalid_config(operator):
+    breaker_register(name="taken", config=BreakerConfig())
+    with pytest.raises(ValidationError, match="exists"):
+        breaker_create(name="taken", config=BreakerConfig(), actor=Actor(user=operator), source="admin")
+    with pytest.raises(ValidationError):
+        breaker_create(name="x" * 101, config=BreakerConfig(), actor=Actor(user=operator), source="admin")
+    assert list(CircuitBreaker.objects.values_list("name", flat=True)) == ["taken"]
+    assert AuditEntry.objects.count() == OutboxEvent.objects.count() == 1
 
 
 def test_config_update_is_audited_and_applied(operator, process_registry, django_capture_on_commit_callbacks):
