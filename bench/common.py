@@ -165,6 +165,56 @@ def gunicorn(app: str, env: dict[str, str], *, workers: int = 1, threads: int = 
                 proc.wait(timeout=5)
 
 
+@contextmanager
+def _served(cmd: list[str], env: dict[str, str], port: int, *, ready_path: str, ready_timeout: float,
+            log_name: str, what: str):
+    import httpx
+
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    log = WORK_DIR / f"{log_name}.log"
+    with open(log, "wb") as log_file:  # the app's and the server's stderr
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if proc.poll() is not None:
+                raise BenchError(f"{what} exited with {proc.returncode}:\n{tail(log)}")
+            try:
+                if httpx.get(base + ready_path, timeout=2, headers={"X-Forwarded-Proto": "https"}).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError(f"{what} not ready after {ready_timeout:.0f}s:\n{tail(log)}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+def uvicorn(app: str, env: dict[str, str], *, workers: int = 1, ready_path: str = "/", ready_timeout: float = 60,
+            log_name: str = "uvicorn"):
+    """Serve the ASGI ``app`` with uvicorn (uvloop + httptools) on a free 127.0.0.1 port; yields the base URL.
+
+    Same contract as ``gunicorn()``: waits for ``ready_path``, always stops the server.
+    """
+    port = free_port()
+    cmd = [
+        python(), "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log", "--log-level", "warning",
+    ]
+    return _served(cmd, env, port, ready_path=ready_path, ready_timeout=ready_timeout, log_name=log_name,
+                   what="uvicorn")
+
+
 def tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -134,6 +134,38 @@ else:
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+# Database connections. Under gunicorn gthread each thread keeps one persistent connection
+# (CONN_MAX_AGE=60: workers x threads per host). Under ASGI, Django runs each request's sync
+# code in a thread of its own, so a persistent connection is never reused and one uvicorn
+# process opened 65-100 of them; there the portal uses Django's connection pool instead:
+# at most DATABASE_POOL_MAX_SIZE connections per process, a request waits up to
+# DATABASE_POOL_TIMEOUT seconds for one. docs/operations.md "Database connections" has the
+# sizing formula; docs/decisions.md "Database connections under ASGI" why.
+# ASGI is known here because the server imports opsportal/asgi.py, which loads these
+# settings (uvicorn, daphne, gunicorn's uvicorn worker), or runs `manage.py serve`.
+SERVED_BY_ASGI = "opsportal.asgi" in sys.modules or sys.argv[1:2] == ["serve"]
+DATABASE_POOL = os.environ.get("DATABASE_POOL", "auto").strip().lower()  # auto (under ASGI) | on | off
+if DATABASE_POOL not in {"auto", "on", "off"}:
+    raise ImproperlyConfigured(f"DATABASE_POOL must be auto, on or off, not {DATABASE_POOL!r}")
+DATABASE_POOL_MIN_SIZE = int(os.environ.get("DATABASE_POOL_MIN_SIZE", "2"))
+DATABASE_POOL_MAX_SIZE = int(os.environ.get("DATABASE_POOL_MAX_SIZE", "10"))
+DATABASE_POOL_TIMEOUT = float(os.environ.get("DATABASE_POOL_TIMEOUT", "10"))
+# With CONN_HEALTH_CHECKS the pool pings every connection it hands out: one more round trip
+# per request, which webhook ingestion avoids on purpose (it reconnects once instead).
+DATABASE_POOL_CHECK = env_bool("DATABASE_POOL_CHECK", True)
+if not 0 <= DATABASE_POOL_MIN_SIZE <= DATABASE_POOL_MAX_SIZE or DATABASE_POOL_MAX_SIZE < 1 or DATABASE_POOL_TIMEOUT <= 0:
+    raise ImproperlyConfigured("need 0 <= DATABASE_POOL_MIN_SIZE <= DATABASE_POOL_MAX_SIZE, a max >= 1 and a timeout > 0")
+DATABASE_POOLED = DATABASES["default"]["ENGINE"].endswith("postgresql") and (
+    DATABASE_POOL == "on" or (DATABASE_POOL == "auto" and SERVED_BY_ASGI)
+)
+if DATABASE_POOLED:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django: a pool replaces persistent connections
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASE_POOL_CHECK
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": DATABASE_POOL_MIN_SIZE,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": DATABASE_POOL_TIMEOUT,
+    }
 # The webhook ingest statement runs as a protocol-level prepared statement (Django
 # leaves them off for everything else). Behind PgBouncer < 1.21, or >= 1.21 without
 # max_prepared_statements, switch this off.

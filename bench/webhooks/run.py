@@ -20,6 +20,15 @@ replay is `manage.py webhooks_retry --since 1d --source bench-replay`.
 Target: >= 300 deliveries/s (from the replay's commit to the last delivery),
 0 duplicates, 0 lost.
 
+(c) ASGI vs WSGI serving (bench/webhooks/serving.py): uvicorn with Django's
+connection pool beside gunicorn gthread, signed ingestion and an authenticated
+API list at 16 and 64 clients, each server's PostgreSQL connections counted.
+Target: connections within the pool bound, 0 non-2xx, every 2xx stored,
+uvicorn ingestion >= 0.7x gunicorn's.
+
+Run it against a disposable PostgreSQL (BENCH_DATABASE_URL), never a shared
+server: (c) deliberately loads the database with dozens of connections.
+
 Prints a markdown section; exits 0 unless the benchmark itself broke.
 """
 
@@ -59,6 +68,7 @@ from bench.common import (  # noqa: E402
     redis_url,
     tail,
 )
+from bench.webhooks.serving import serving_bench, serving_report  # noqa: E402
 
 NAME = "webhooks"
 HERE = Path(__file__).resolve().parent
@@ -81,6 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--worker-concurrency", type=int, default=int(env("BENCH_WEBHOOKS_WORKER_CONCURRENCY", "2")))
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-replay", action="store_true")
+    parser.add_argument("--skip-serving", action="store_true")
+    parser.add_argument("--serving-seconds", type=int, default=int(env("BENCH_WEBHOOKS_SERVING_SECONDS", "5")),
+                        help="wrk duration per server x target per round in (c)")
     return parser.parse_args(argv)
 
 
@@ -360,7 +373,8 @@ def _ms(us: float) -> str:
     return f"{us / 1000:.1f}"
 
 
-def report(args, ingest: dict | None, replay: dict | None, load_start: str, load_end: str) -> str:
+def report(args, ingest: dict | None, replay: dict | None, load_start: str, load_end: str,
+           serving: dict | None = None) -> str:
     out = [f"### {NAME}", ""]
     out.append(f"- Load average (1/5/15 min) at start: {load_start}; at end: {load_end} (2 cores, shared).")
     if ingest:
@@ -449,6 +463,8 @@ def report(args, ingest: dict | None, replay: dict | None, load_start: str, load
             f"{dups} duplicates, {replay['lost']} lost — {'MET' if ok else 'NOT MET'}.**"
         )
         out.append("")
+    if serving:
+        out += serving_report(args, serving)
     return "\n".join(out)
 
 
@@ -465,7 +481,12 @@ def main(argv=None) -> int:
     reset_traffic(db_url)
     ingest = None if args.skip_ingest else ingest_bench(args, env, db_url, broker_url)
     replay = None if args.skip_replay else replay_bench(args, env, db_url, broker_url)
-    print(report(args, ingest, replay, load_start, loadavg()))
+    serving = None
+    if not args.skip_serving:
+        reset_traffic(db_url)
+        serving = serving_bench(args, env, db_url, fixtures(env, "ingest-source"), write_requests, sql, log)
+        purge_broker(broker_url)  # the after-commit nudges nobody consumed
+    print(report(args, ingest, replay, load_start, loadavg(), serving))
     return 0
 
 

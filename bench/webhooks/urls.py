@@ -34,6 +34,7 @@ def info(request):
         "database": f"PostgreSQL {major}.{minor}",
         "conn_max_age": db["CONN_MAX_AGE"],
         "conn_health_checks": db["CONN_HEALTH_CHECKS"],
+        "pool": db.get("OPTIONS", {}).get("pool"),
         "django": django.get_version(),
         "log_level": settings.LOG_LEVEL,
         "access_log": getattr(settings, "ACCESS_LOG", True),
