@@ -12,6 +12,7 @@ from reliability.breakers.runtime.base import log
 class BackgroundThreads:
     """Hook calls off the caller's thread and the periodic Redis flush; mixed into ``BreakerRegistry``."""
 
+    # --- hook calls ----------------------------------------------------------------------------
     def drain(self) -> int:
         """Run the queued hook calls in this thread (tests; the recorder thread does it otherwise)."""
         done = 0

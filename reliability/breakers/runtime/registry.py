@@ -184,7 +184,7 @@ class BreakerRegistry(SharedSync, BackgroundThreads):
             self._events.put(("transition", event))
             self._ensure_threads()
 
-
+    # --- lifecycle -----------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget every breaker of this process (tests)."""
         with self._lock:
