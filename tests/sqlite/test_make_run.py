@@ -146,3 +146,37 @@ def test_make_run_ingests_delivers_dead_letters_and_retries_from_the_admin(serve
     assert [s.webhook_id for s in receiver.seen].count(receiver.seen[-1].webhook_id) == 2  # 410, then delivered
     assert receiver.seen[-1].verified and receiver.seen[-1].status == 200
     assert served.query("SELECT count(*) FROM audit_auditentry WHERE action LIKE '%retry%'")[0][0] >= 1
+
+
+def test_sqlite_ingest_under_concurrency_stores_each_event_once_and_delivers_it_once(served, receiver):
+    """The portable (SQLite) ingest path: concurrent senders, provider retries of the same id, one row each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = httpx.Client(base_url=served.base, timeout=30, headers={"Authorization": f"Bearer {served.token}"})
+    made = api.post("/api/v1/webhooks/destinations/", json={
+        "name": "e2e-storm", "url": receiver.url, "signing_secret": DEST_SECRET, "timeout_seconds": 5,
+    })
+    assert made.status_code == 201, made.text
+    made = api.post("/api/v1/webhooks/sources/", json={
+        "slug": "e2e-storm", "scheme": "standard", "secrets": [STANDARD_SECRET], "destinations": [made.json()["id"]],
+    })
+    assert made.status_code == 201, made.text
+    ids = [f"msg_storm_{i}" for i in range(12)]
+
+    def send(msg_id: str) -> int:
+        body = json.dumps({"type": "order.paid", "data": {"id": msg_id}}).encode()
+        with httpx.Client(timeout=60) as client:
+            response = client.post(f"{served.base}/api/v1/webhooks/in/e2e-storm/", content=body,
+                                   headers={**standard_headers(body, msg_id=msg_id), "Content-Type": "application/json"})
+        return response.status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(send, ids * 3))  # every event three times, interleaved
+    assert sorted(set(statuses)) in ([200, 202], [202]), statuses
+    assert statuses.count(202) == len(ids), statuses  # the first of each is accepted, the retries are duplicates
+    stored = served.query(
+        "SELECT e.provider_event_id, count(*) FROM webhooks_webhookevent e JOIN webhooks_webhooksource s"
+        " ON s.id = e.source_id WHERE s.slug = 'e2e-storm' GROUP BY e.provider_event_id")
+    assert dict(stored) == {i: 1 for i in ids}
+    wait_until(lambda: len({s.webhook_id for s in receiver.seen}) == len(ids), timeout=90, what="every event delivered")
+    assert all(n == 1 for n in receiver.ids().values()), receiver.ids()  # once each
