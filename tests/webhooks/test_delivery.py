@@ -369,7 +369,9 @@ def test_410_disables_the_destination_and_dead_letters_what_waits_for_it(make_de
 def test_open_breaker_defers_without_attempts_and_the_half_open_probe_resumes(route, receiver):
     destination, source = route
     name = destination.breaker_name
-    declare(name, BreakerConfig(minimum_calls=2, failure_rate_threshold=50, window_size=10, open_duration=0.5,
+    # open_duration runs on the real monotonic clock: long enough that the deferral phase below surely
+    # happens while the breaker is open (checked, not assumed), short enough to wait for afterwards.
+    declare(name, BreakerConfig(minimum_calls=2, failure_rate_threshold=50, window_size=10, open_duration=5.0,
                                 half_open_permitted_calls=1, success_threshold=1))
     receiver.respond(500)
     for _ in range(2):  # trip it
@@ -382,6 +384,7 @@ def test_open_breaker_defers_without_attempts_and_the_half_open_probe_resumes(ro
     with time_machine.travel(T0, tick=False) as clock:
         events = [ingest_event(source) for _ in range(4)]
         deliveries_sweep()
+        assert breaker(name).state == "open", "the sweep ran after open_duration (machine too slow?): nothing to defer"
         rows = list(Delivery.objects.filter(event__in=events))
         assert {(r.status, r.attempts) for r in rows} == {(Delivery.Status.PENDING, 0)}
         assert all(r.next_attempt_at > T0 for r in rows) and "circuit breaker" in rows[0].last_error
@@ -391,7 +394,7 @@ def test_open_breaker_defers_without_attempts_and_the_half_open_probe_resumes(ro
 
         # The breaker's open_duration runs on the real monotonic clock: sweep (database clock moved
         # past each deferral) until the half-open probe has let everything through, or 30 s pass.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while Delivery.objects.filter(event__in=events).exclude(status="delivered").exists():
             assert time.monotonic() < deadline, "the half-open probe never resumed delivery"
             clock.shift(timedelta(seconds=30))
