@@ -179,11 +179,21 @@ fi
 
 # --- pytest -----------------------------------------------------------------------------------
 if [ "$#" -eq 0 ]; then set -- tests; fi
-log "pytest $*"
+# Line coverage (pytest-cov, configured in pyproject.toml [tool.coverage.*]); OPSPORTAL_TEST_COVERAGE=0 skips it.
+COV=()
+if [ "${OPSPORTAL_TEST_COVERAGE:-1}" != 0 ]; then
+    COV=(--cov --cov-report=)
+fi
+log "pytest ${COV[*]} $*"
 set +e
-"$VENV/bin/pytest" "$@"
+"$VENV/bin/pytest" "${COV[@]}" "$@"
 rc=$?
 set -e
+if [ "${#COV[@]}" -gt 0 ] && [ -f .coverage ]; then
+    "$VENV/bin/coverage" report 2>/dev/null | tail -n 12 || true
+    total="$("$VENV/bin/coverage" report --format=total 2>/dev/null || true)"
+    [ -n "$total" ] && log "line coverage: ${total}% of opsportal, reliability, audit (migrations aside)"
+fi
 if [ "$rc" -eq 5 ]; then
     log "ERROR: pytest collected no tests; that is a failure, not a pass"
     exit 1

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from opsportal.catalog.models import Service
+from opsportal.dashboard.sentences import event_sentence
 from opsportal.events.groups import domain_for, domains_for_user
 from opsportal.events.selectors import events_recent, events_visible
 
@@ -35,8 +36,8 @@ def overview_counters(user: Any) -> list[dict]:
 
 
 def feed_item(envelope: dict) -> dict:
-    """The socket's event message: the public event JSON plus its domain."""
-    return {"domain": domain_for(envelope["type"]), "event": envelope}
+    """The socket's event message: the public event JSON, its domain and the sentence a person reads."""
+    return {"domain": domain_for(envelope["type"]), "event": envelope, "text": event_sentence(envelope)}
 
 
 def recent_events_for(user: Any, limit: int = 50) -> list[dict]:

@@ -1,7 +1,7 @@
 /* /ops/ live dashboard: one websocket, a deduplicated activity feed, panel refresh by domain.
  *
  * Server messages (opsportal/dashboard/consumers.py):
- *   {type: "hello", domains}, {type: "event", domain, event: {id, type, at, aggregate, data}},
+ *   {type: "hello", domains}, {type: "event", domain, text, event: {id, type, at, aggregate, data}},
  *   {type: "caught_up", count, complete}, {type: "pong"}, {type: "error", detail}.
  * On every (re)connect the page asks for what it missed: {type: "catch_up", after: <last event id>}.
  */
@@ -38,7 +38,16 @@
     if (seen.size > MAX_SEEN) seen.delete(seen.values().next().value);
   }
 
-  function eventItem(domain, event) {
+  function fallbackText(event) {
+    // The server sends msg.text (opsportal/dashboard/sentences.py); this is only for an older server.
+    var parts = String(event.type || "event").split(".");
+    var words = parts.join(" ").replace(/_/g, " ");
+    var data = event.data || {};
+    var name = data.name || data.slug || data.username || data.title || "";
+    return (words.charAt(0).toUpperCase() + words.slice(1) + (name ? " " + name : "")).trim();
+  }
+
+  function eventItem(domain, event, text) {
     // Built with textContent only: event data is never parsed as HTML.
     var li = document.createElement("li");
     li.className = "ops-event ops-new";
@@ -48,16 +57,19 @@
     var time = document.createElement("time");
     time.dateTime = event.at;
     time.textContent = String(event.at).slice(11, 19);
+    var sentence = document.createElement("span");
+    sentence.className = "ops-text";
+    sentence.textContent = text || fallbackText(event);
+    var meta = document.createElement("span");
+    meta.className = "ops-meta";
     var dom = document.createElement("span");
     dom.className = "ops-domain";
     dom.textContent = domain;
     var type = document.createElement("code");
     type.className = "ops-type";
     type.textContent = event.type;
-    var agg = document.createElement("span");
-    agg.className = "ops-aggregate";
-    agg.textContent = (event.aggregate || {}).type + " " + (event.aggregate || {}).id;
-    li.append(time, " ", dom, " ", type, " ", agg);
+    meta.append(dom, " ", type);
+    li.append(time, " ", sentence, " ", meta);
     return li;
   }
 
@@ -79,11 +91,11 @@
     });
   }
 
-  function onEvent(domain, event) {
+  function onEvent(domain, event, text) {
     if (!event || !event.id || seen.has(event.id)) return;
     remember(event.id);
     lastEventId = event.id;
-    var li = eventItem(domain, event);
+    var li = eventItem(domain, event, text);
     feed.prepend(li);
     setTimeout(function () { li.classList.remove("ops-new"); }, 5000);
     while (feed.children.length > MAX_FEED) feed.lastElementChild.remove();
@@ -92,7 +104,7 @@
 
   function onMessage(msg) {
     if (msg.type === "event") {
-      onEvent(msg.domain, msg.event);
+      onEvent(msg.domain, msg.event, msg.text);
     } else if (msg.type === "hello") {
       attempts = 0;
       setStatus("open", "live");

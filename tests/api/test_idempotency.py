@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -293,10 +292,9 @@ def test_concurrent_requests_with_one_key_run_the_view_once(issue_token, monkeyp
 
     def slow(**kwargs):
         calls.append(threading.get_ident())
-        # Hold the view until the other request has been answered (≈0.5 s at least),
-        # so the two really overlap whatever the scheduler does; bounded if both got in.
-        time.sleep(0.5)
-        finished.wait(timeout=5)
+        # Hold the view until the other request has been answered, so the two really overlap
+        # whatever the scheduler does; bounded (and then failing on len(calls)) if both got in.
+        finished.wait(timeout=30)
         return real(**kwargs)
 
     monkeypatch.setattr(catalog_api, "service_create", slow)

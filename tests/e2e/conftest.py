@@ -28,6 +28,10 @@ from typing import Any
 import pytest
 import uvicorn
 from django.db import DEFAULT_DB_ALIAS, connections
+from playwright.sync_api import expect
+
+# expect(...) waits up to 15 s unless told otherwise: conditions, not tight windows, on a loaded CI box.
+expect.set_options(timeout=15_000)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -67,7 +71,7 @@ class AsgiLiveServer(str):
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         from opsportal.asgi import application
 
         config = uvicorn.Config(
@@ -162,13 +166,13 @@ class PageProblems:
 
 @pytest.fixture
 def page(browser) -> Iterator[Any]:
-    """A fresh browser context and page (own cookies), 5 s default timeout.
+    """A fresh browser context and page (own cookies), 15 s default timeout (a loaded CI box).
 
     ``page.problems`` is a :class:`PageProblems` recording console errors,
     failed requests and every response's ``(status, url)`` from the start.
     """
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(5_000)
+    context.set_default_timeout(15_000)
     pg = context.new_page()
     problems = PageProblems()
     pg.on("console", lambda msg: msg.type == "error" and problems.console_errors.append(msg.text))

@@ -44,20 +44,20 @@ def test_breaker_state_changes_live_on_the_ops_panel(pay_breaker, asgi_live_serv
     with pytest.raises(CircuitOpenError):
         pay_breaker.call(lambda: "never")
     in_thread(default_registry.drain)  # what the recorder thread does in production
-    expect(row).to_have_attribute("data-state", "open", timeout=3_000)
+    expect(row).to_have_attribute("data-state", "open", timeout=15_000)
     expect(row.locator("[data-testid=breaker-state]")).to_have_text("open")
 
     # 2. Another client forces it open through the API.
     response = httpx.post(f"{asgi_live_server}/api/v1/breakers/pay/force-open/", json={"reason": "provider outage"},
                           headers={"Authorization": f"Bearer {token}"}, timeout=5)
     assert response.status_code == 200, response.text
-    expect(row).to_have_attribute("data-state", "forced_open", timeout=3_000)
+    expect(row).to_have_attribute("data-state", "forced_open", timeout=15_000)
 
     # 3. The operator resets it from the panel's own form.
     row.locator("select[name=action]").select_option("reset")
     row.locator("input[name=reason]").fill("provider recovered")
     row.locator("button[type=submit]").click()
-    expect(row).to_have_attribute("data-state", "closed", timeout=3_000)
+    expect(row).to_have_attribute("data-state", "closed", timeout=15_000)
     assert page.evaluate("window.__sameDocument") is True
     assert pay_breaker.call(lambda: "ok") == "ok"
 

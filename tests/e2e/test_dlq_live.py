@@ -46,7 +46,7 @@ def test_a_retry_on_ops_removes_the_item_from_another_browsers_live_list(
 
     # Browser B: a colleague watching the same queue (own context: own cookies, own socket).
     other_context = browser.new_context(viewport={"width": 1280, "height": 900})
-    other_context.set_default_timeout(5_000)
+    other_context.set_default_timeout(15_000)
     watcher = other_context.new_page()
     try:
         login(watcher, asgi_live_server, colleague, PASSWORD)
@@ -63,14 +63,14 @@ def test_a_retry_on_ops_removes_the_item_from_another_browsers_live_list(
         expect(page.locator(f'#ops-panel-dlq tr[data-dlq-id="{first.pk}"]')).to_have_count(0)
 
         # B's list drops it live; the others stay.
-        expect(watched.locator(f'tr[data-dlq-id="{first.pk}"]')).to_have_count(0, timeout=5_000)
+        expect(watched.locator(f'tr[data-dlq-id="{first.pk}"]')).to_have_count(0, timeout=15_000)
         expect(watched.locator("[data-testid=dlq-depth]")).to_have_attribute("data-depth", "2")
         expect(watched.locator(f'tr[data-dlq-id="{second.pk}"]')).to_have_count(1)
 
         # A discard made elsewhere (the API/CLI path: the service directly) shows up the same way.
         in_thread(dlq_discard, failure_id=third.pk, reason="test traffic", actor=Actor.for_system("e2e"), source="api")
-        expect(watched.locator(f'tr[data-dlq-id="{third.pk}"]')).to_have_count(0, timeout=5_000)
-        expect(page.locator(f'#ops-panel-dlq tr[data-dlq-id="{third.pk}"]')).to_have_count(0, timeout=5_000)
+        expect(watched.locator(f'tr[data-dlq-id="{third.pk}"]')).to_have_count(0, timeout=15_000)
+        expect(page.locator(f'#ops-panel-dlq tr[data-dlq-id="{third.pk}"]')).to_have_count(0, timeout=15_000)
         assert watcher.evaluate("window.__sameDocument") is True
     finally:
         other_context.close()

@@ -369,7 +369,9 @@ def test_410_disables_the_destination_and_dead_letters_what_waits_for_it(make_de
 def test_open_breaker_defers_without_attempts_and_the_half_open_probe_resumes(route, receiver):
     destination, source = route
     name = destination.breaker_name
-    declare(name, BreakerConfig(minimum_calls=2, failure_rate_threshold=50, window_size=10, open_duration=0.5,
+    # open_duration runs on the real monotonic clock: long enough that the deferral phase below surely
+    # happens while the breaker is open (checked, not assumed), short enough to wait for afterwards.
+    declare(name, BreakerConfig(minimum_calls=2, failure_rate_threshold=50, window_size=10, open_duration=5.0,
                                 half_open_permitted_calls=1, success_threshold=1))
     receiver.respond(500)
     for _ in range(2):  # trip it
@@ -382,6 +384,7 @@ def test_open_breaker_defers_without_attempts_and_the_half_open_probe_resumes(ro
     with time_machine.travel(T0, tick=False) as clock:
         events = [ingest_event(source) for _ in range(4)]
         deliveries_sweep()
+        assert breaker(name).state == "open", "the sweep ran after open_duration (machine too slow?): nothing to defer"
         rows = list(Delivery.objects.filter(event__in=events))
         assert {(r.status, r.attempts) for r in rows} == {(Delivery.Status.PENDING, 0)}
         assert all(r.next_attempt_at > T0 for r in rows) and "circuit breaker" in rows[0].last_error
@@ -389,12 +392,14 @@ def test_open_breaker_defers_without_attempts_and_the_half_open_probe_resumes(ro
         assert receiver.count() == 0
         assert metric("webhook_delivery_deferred_total", destination="orders") == deferred + 4
 
-        time.sleep(0.6)  # the breaker's open_duration (real time)
-        for _ in range(10):
+        # The breaker's open_duration runs on the real monotonic clock: sweep (database clock moved
+        # past each deferral) until the half-open probe has let everything through, or 30 s pass.
+        deadline = time.monotonic() + 60
+        while Delivery.objects.filter(event__in=events).exclude(status="delivered").exists():
+            assert time.monotonic() < deadline, "the half-open probe never resumed delivery"
             clock.shift(timedelta(seconds=30))
             deliveries_sweep()
-            if not Delivery.objects.filter(event__in=events).exclude(status="delivered").exists():
-                break
+            time.sleep(0.05)  # poll interval between sweeps, not a timing assumption
     rows = list(Delivery.objects.filter(event__in=events))
     assert {(r.status, r.attempts) for r in rows} == {(Delivery.Status.DELIVERED, 1)}, "deferrals cost no attempt"
     assert breaker(name).state == "closed"
@@ -504,10 +509,12 @@ def test_concurrent_claimers_never_send_the_same_delivery_twice(make_destination
 @pytest.mark.django_db(transaction=True)
 def test_a_long_batch_renews_its_lease_so_the_sweep_does_not_take_it_back(make_destination, make_source, receiver, settings):
     settings.WEBHOOK_LEASE_MARGIN_SECONDS = 0
-    destination = make_destination("slowish", url=receiver.url, signing_secret=DEST_SECRET, timeout_seconds=2)
+    destination = make_destination("slowish", url=receiver.url, signing_secret=DEST_SECRET, timeout_seconds=4)
     source = make_source("shop", destinations=[destination])
     events = [ingest_event(source) for _ in range(16)]
-    receiver.respond(200, delay=1.2)  # 16 sends on 8 threads: two waves, ~2.4 s, longer than the 2 s lease
+    # 16 sends on 8 threads: a slow first wave, then a second wave the receiver holds until the test
+    # releases it -- so the batch is still running, by construction, when its first lease is over.
+    receiver.script(*[Reply(200, delay=2.5)] * 8, *[Reply(200, hang=True)] * 8)
     done = threading.Event()
 
     def run():
@@ -517,13 +524,28 @@ def test_a_long_batch_renews_its_lease_so_the_sweep_does_not_take_it_back(make_d
             connection.close()
             done.set()
 
-    threading.Thread(target=run).start()
-    time.sleep(2.2)  # past the first lease, before the second wave ends
-    from reliability.webhooks.delivery import deliveries_reclaim_expired
+    def wait_for(condition, what, limit=60.0):
+        deadline = time.monotonic() + limit
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.02)
 
-    assert not done.is_set(), "the batch should still be running"
-    assert deliveries_reclaim_expired() == 0, "the runner renews the lease while the batch is in progress"
-    assert done.wait(10)
+    threading.Thread(target=run).start()
+    try:
+        in_flight = Delivery.objects.filter(event__in=events, status=Delivery.Status.IN_FLIGHT)
+        wait_for(lambda: in_flight.count() == 16, "the batch to claim all 16")
+        first_lease = min(in_flight.values_list("lease_expires_at", flat=True))  # before the first renewal (1.3 s)
+        assert receiver.hanging.wait(60), "the second wave never started"
+        from django.utils import timezone
+
+        wait_for(lambda: timezone.now() > first_lease + timedelta(seconds=0.2), "the first lease to run out")
+        from reliability.webhooks.delivery import deliveries_reclaim_expired
+
+        assert not done.is_set(), "the batch should still be running"
+        assert deliveries_reclaim_expired() == 0, "the runner renews the lease while the batch is in progress"
+    finally:
+        receiver.release.set()
+    assert done.wait(60)
     assert set(Delivery.objects.filter(event__in=events).values_list("status", "attempts")) == {("delivered", 1)}
     assert receiver.ids() == {e.public_id: 1 for e in events}
 
@@ -548,36 +570,116 @@ def test_dispatch_enqueues_batched_tasks_after_commit(db, django_capture_on_comm
 # --- the per-process dispatch buffer ------------------------------------------------------------------
 
 
+class _SteppedClock:
+    """A monotonic clock and ``sleep`` that only the test moves forward (the buffer's thread sleeps on it).
+
+    ``settle()`` waits (real time, generous limit) until the buffer's thread is parked: asleep until a
+    later instant, or waiting for ids. The test then moves time in small steps, so the schedule is
+    checked exactly, however slow or loaded the machine is.
+    """
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+        self.cond = threading.Condition()
+        self.thread = None  # the buffer's thread; other threads sleep for real
+        self.state = "idle"
+        self.until = 0.0
+        self.wake = None
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        if threading.current_thread() is not self.thread:
+            time.sleep(seconds)
+            return
+        with self.cond:
+            self.until, self.state = self.now + seconds, "sleeping"
+            self.cond.notify_all()
+            while self.now < self.until:
+                self.cond.wait()
+            self.state = "running"
+
+    def waiting(self, is_waiting: bool) -> None:
+        with self.cond:
+            self.state = "waiting" if is_waiting else "running"
+            self.cond.notify_all()
+
+    def settle(self) -> None:
+        def parked():
+            if self.state == "sleeping":
+                return self.until > self.now
+            return self.state == "waiting" and not self.wake.is_set()
+
+        with self.cond:
+            assert self.cond.wait_for(parked, timeout=30), f"dispatch thread never parked ({self.state})"
+
+    def advance(self, seconds: float, *, step: float = 0.001) -> None:
+        end = self.now + seconds
+        while self.now < end - 1e-12:
+            with self.cond:
+                self.now = min(self.now + step, end)
+                self.cond.notify_all()
+            self.settle()
+
+
 def test_dispatch_buffer_is_prompt_when_quiet_and_bounded_when_busy(monkeypatch, settings):
+    import sys
+    from types import SimpleNamespace
+
     from reliability.webhooks import delivery
 
-    published: list[tuple[float, list[int]]] = []
-    monkeypatch.setattr(delivery, "_enqueue", lambda kind, ids: published.append((time.monotonic(), ids)))
-    settings.WEBHOOK_DISPATCH_INTERVAL = 1.0
     buffer = delivery._DispatchBuffer()
+    home = sys.modules[type(buffer).__module__]  # wherever the buffer lives, its clock is the test's
+    clock = _SteppedClock(start=time.monotonic() + 10_000)
 
-    # Quiet: one id is published within the short window, not after the interval.
-    added = time.monotonic()
+    class TrackedEvent(threading.Event):
+        def wait(self, timeout=None):
+            if threading.current_thread() is clock.thread:
+                clock.waiting(True)
+            try:
+                return super().wait(timeout)
+            finally:
+                if threading.current_thread() is clock.thread:
+                    clock.waiting(False)
+
+    buffer._wake = clock.wake = TrackedEvent()
+    real_thread = threading.Thread
+
+    def thread_factory(*args, **kwargs):
+        clock.thread = real_thread(*args, **kwargs)
+        return clock.thread
+
+    monkeypatch.setattr(home, "time", SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep, time=time.time))
+    monkeypatch.setattr(home.threading, "Thread", thread_factory)
+    published: list[tuple[float, list[int]]] = []
+    monkeypatch.setattr(home, "_enqueue", lambda kind, ids: published.append((clock.now, ids)))
+    settings.WEBHOOK_DISPATCH_INTERVAL = 1.0
+
+    # Quiet: one id is published after the short window, not after the 1 s interval.
+    added = clock.now
     buffer.add([1])
-    deadline = time.monotonic() + 3
-    while not published and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert published and published[0][1] == [1]
-    assert published[0][0] - added < 0.5
+    monkeypatch.setattr(home.threading, "Thread", real_thread)  # one thread only
+    clock.settle()
+    clock.advance(0.1)
+    assert [ids for _, ids in published] == [[1]]
+    assert published[0][0] - added < 0.05, published
 
-    # Busy: an id every 2 ms for a second -> about one publish per interval, every id once.
+    # Busy: an id every 2 ms for a second -> one publish per interval, every id exactly once.
     settings.WEBHOOK_DISPATCH_INTERVAL = 0.2
-    time.sleep(0.25)  # the quiet publish's interval is over
+    clock.advance(0.25)  # the quiet publish's interval is over
     published.clear()
-    start = time.monotonic()
+    start = clock.now
     n = 0
-    while time.monotonic() - start < 1.0:
+    while clock.now - start < 1.0:
         n += 1
         buffer.add([100 + n])
-        time.sleep(0.002)
-    time.sleep(0.5)
-    assert 3 <= len(published) <= 8, [round(t - start, 3) for t, _ in published]  # 10 ms windows would be ~80
+        clock.settle()
+        clock.advance(0.002)
+    clock.advance(0.5)
+    offsets = [round(t - start, 3) for t, _ in published]
+    assert 5 <= len(published) <= 7, offsets  # 10 ms windows would be ~80
     sent = [i for _, ids in published for i in ids]
     assert sorted(sent) == list(range(101, 101 + n))
     gaps = [b[0] - a[0] for a, b in zip(published, published[1:], strict=False)]
-    assert min(gaps) >= 0.19
+    assert min(gaps) >= 0.2 - 1e-6, offsets

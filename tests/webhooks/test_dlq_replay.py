@@ -8,7 +8,6 @@ and reliability.http to a threaded HTTP server on 127.0.0.1 that records every
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -108,20 +107,38 @@ def test_a_replay_skips_items_another_replay_holds_and_takes_the_rest(make_sourc
     held = [make_dlq_item(stripe, destination) for _ in range(5)]
     free = [make_dlq_item(github, destination) for _ in range(3)]
     claimed = threading.Event()
+    other_done = threading.Event()
     results = {}
 
     def slow_replay():
-        # Replay stripe's items and keep the transaction (and the row locks) open for a while.
+        # Replay stripe's items and keep the transaction (and the row locks) open until the other
+        # replay has made its choice: it has finished, or it is queued behind a lock this transaction
+        # holds (the audit chain) -- so the two overlap by construction, not by a sleep.
+        def other_is_blocked_on_us(cursor) -> bool:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+            )
+            return cursor.fetchone()[0] > 0
+
         def run():
             with transaction.atomic():
                 results["slow"] = dlq_retry(filters={"source": "stripe"}, actor=ACTOR, source="cli")
                 claimed.set()
-                time.sleep(0.5)
+                with connections["default"].cursor() as cursor:
+                    for _ in range(3000):  # generous: up to ~60 s on a loaded machine
+                        if other_done.wait(0.02) or other_is_blocked_on_us(cursor):
+                            break
+                    else:
+                        raise AssertionError("the other replay neither finished nor queued behind this one")
         _in_thread(run)
 
     def replay_everything():
-        claimed.wait(5)
-        results["all"] = _in_thread(dlq_retry, since=timezone.now() - timedelta(hours=1), actor=ACTOR, source="api")
+        try:
+            assert claimed.wait(60)
+            results["all"] = _in_thread(dlq_retry, since=timezone.now() - timedelta(hours=1), actor=ACTOR, source="api")
+        finally:
+            other_done.set()
 
     with ThreadPoolExecutor(2) as pool:
         for job in [pool.submit(slow_replay), pool.submit(replay_everything)]:

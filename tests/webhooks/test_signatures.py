@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 import standardwebhooks
 import stripe
+import time_machine
 
 from reliability.webhooks.signatures import (
     BadSignature,
@@ -40,8 +41,24 @@ from tests.webhooks.helpers import (
     stripe_headers,
 )
 
-NOW = time.time()
+# A fixed instant, far from the real clock on purpose. Every test runs with the clock frozen there
+# (``frozen_clock`` below), so the provider libraries -- which read time.time()/datetime.now()
+# themselves when they sign or verify -- and our verify(now=NOW) agree on "now" however long the
+# suite takes between collection and this test. Were the libraries on the real clock, every
+# tolerance check here would fail, so a leak of the real clock is caught, not hidden.
+NOW = float(datetime(2026, 1, 1, 12, 0, tzinfo=UTC).timestamp())
 BODY = json.dumps({"type": "invoice.paid", "data": {"id": 42}}).encode()
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def test_the_clock_is_frozen_for_the_libraries_too():
+    assert time.time() == NOW
+    assert datetime.now(tz=UTC).timestamp() == NOW
 
 
 def check(scheme, headers, body, secrets, *, now=NOW, tolerance=300, **kwargs):
