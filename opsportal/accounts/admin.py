@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from audit.actors import Actor
 from opsportal.accounts.models import KNOWN_SCOPES, IntegrationToken
 from opsportal.accounts.services import TokenError, token_issue, token_revoke
+from opsportal.common.admin import reason_action
 
 
 class IntegrationTokenIssueForm(forms.ModelForm):
@@ -32,10 +31,6 @@ class IntegrationTokenIssueForm(forms.ModelForm):
         if expires_at is not None and expires_at <= timezone.now():
             raise forms.ValidationError("must be in the future")
         return expires_at
-
-
-class RevokeForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000, strip=True)
 
 
 @admin.register(IntegrationToken)
@@ -91,26 +86,23 @@ class IntegrationTokenAdmin(admin.ModelAdmin):
     # --- revoke ---------------------------------------------------------------------
     @admin.action(description="Revoke selected tokens (asks for a reason)", permissions=["change"])
     def revoke_tokens(self, request, queryset):
-        active = queryset.filter(revoked_at__isnull=True)
-        form = RevokeForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
+        active = queryset.filter(revoked_at__isnull=True).select_related("service")
+
+        def perform(reason: str) -> None:
             actor = Actor.from_request(request)
             revoked = 0
             for token in active:
                 try:
-                    token_revoke(token_id=token.pk, actor=actor, reason=form.cleaned_data["reason"], source="admin")
+                    token_revoke(token_id=token.pk, actor=actor, reason=reason, source="admin")
                     revoked += 1
                 except TokenError as exc:  # revoked meanwhile
                     messages.warning(request, f"{token}: {exc}")
             messages.success(request, f"Revoked {revoked} token(s).")
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Revoke integration tokens",
-            "opts": self.model._meta,
-            "tokens": active.select_related("service"),
-            "form": form,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-        }
-        return TemplateResponse(request, "admin/accounts/integrationtoken/revoke_confirmation.html", context)
+
+        return reason_action(
+            self, request, active, action="revoke_tokens", label="Revoke", perform=perform,
+            title="Revoke integration tokens",
+            intro="These tokens stop working immediately; integrations using them get 401 until they receive a new token.",
+            describe=lambda t: f"{t.service.name} — {t.prefix}{f' ({t.name})' if t.name else ''}: {', '.join(t.scopes)}",
+            empty_message="None of the selected tokens is active.",
+        )

@@ -14,6 +14,7 @@ from django.db import transaction
 from audit.actors import Actor
 from audit.services import audit_record
 from opsportal.accounts.models import IntegrationToken
+from opsportal.accounts.names import Action, Event
 from opsportal.accounts.roles import AUDITOR, CHAOS_OPERATOR, OPERATOR, ROLES, SUPPORT
 from opsportal.accounts.services import token_issue
 from opsportal.demo import SeedContext, seed_step
@@ -47,8 +48,8 @@ def demo_user_create(
     )
     user.groups.set(groups)
     changes = {"username": username, "roles": roles, "superuser": superuser, "staff": True}
-    audit_record(actor=actor, action="user.create", target=user, changes=changes, source=source)
-    emit("auth.user_created", user, changes)
+    audit_record(actor=actor, action=Action.USER_CREATE, target=user, changes=changes, source=source)
+    emit(Event.USER_CREATED, user, changes)
     return user
 
 

@@ -12,6 +12,7 @@ from audit.actors import Actor
 from audit.services import audit_record
 from opsportal.accounts.auth import TOKEN_PREFIX, hash_token, token_cache_clear
 from opsportal.accounts.models import KNOWN_SCOPES, IntegrationToken
+from opsportal.accounts.names import Action, Event
 from opsportal.catalog.services import service_get_or_create
 from opsportal.events.services import emit
 
@@ -58,12 +59,12 @@ def token_issue(
     )
     audit_record(
         actor=actor,
-        action="token.issue",
+        action=Action.TOKEN_ISSUE,
         target=token,
         changes={"service": service.name, "scopes": token.scopes, "expires_at": expires_at.isoformat() if expires_at else None},
         source=source,
     )
-    emit("token.issued", token, {"service": service.name, "prefix": prefix, "scopes": token.scopes})
+    emit(Event.TOKEN_ISSUED, token, {"service": service.name, "prefix": prefix, "scopes": token.scopes})
     return token, raw
 
 
@@ -77,8 +78,8 @@ def token_revoke(*, token_id: int, actor: Actor, reason: str, source: str) -> In
     token.revoked_at = timezone.now()
     token.revoked_reason = reason
     token.save(update_fields=["revoked_at", "revoked_reason"])
-    audit_record(actor=actor, action="token.revoke", target=token, changes={"revoked": [False, True]}, reason=reason, source=source)
-    emit("token.revoked", token, {"service": token.service.name, "prefix": token.prefix})
+    audit_record(actor=actor, action=Action.TOKEN_REVOKE, target=token, changes={"revoked": [False, True]}, reason=reason, source=source)
+    emit(Event.TOKEN_REVOKED, token, {"service": token.service.name, "prefix": token.prefix})
     # Forget the cached token now and again after commit: a request racing this
     # transaction could re-cache the still-active row in between.
     token_cache_clear(token.token_hash)
@@ -86,12 +87,15 @@ def token_revoke(*, token_id: int, actor: Actor, reason: str, source: str) -> In
     return token
 
 
+_AUTH_EVENTS = {Action.LOGIN: Event.LOGIN, Action.LOGOUT: Event.LOGOUT, Action.LOGIN_FAILED: Event.LOGIN_FAILED}
+
+
 @transaction.atomic
 def auth_event_record(*, action: str, actor: Actor, username: str = "", source: str = "web") -> None:
-    """Logins, logouts and failed logins: one audit entry and one event each."""
-    if action not in {"auth.login", "auth.logout", "auth.login_failed"}:
+    """Logins, logouts and failed logins: one audit entry and one event each (same name)."""
+    if action not in _AUTH_EVENTS:
         raise ValueError(action)
     # Target ids hold 100 characters; a failed login may name any 150-character username.
     target_id = (username or actor.label)[:100]
-    entry = audit_record(actor=actor, action=action, target=("auth.user", target_id) if username else None, source=source)
-    emit(action, ("auth.user", target_id), {"username": username or actor.label, "audit_id": entry.pk})
+    entry = audit_record(actor=actor, action=Action(action), target=("auth.user", target_id) if username else None, source=source)
+    emit(_AUTH_EVENTS[action], ("auth.user", target_id), {"username": username or actor.label, "audit_id": entry.pk})
