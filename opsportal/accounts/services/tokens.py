@@ -1,4 +1,4 @@
-"""Integration tokens and sign-in events: every change audited and emitted."""
+"""Integration tokens: issue (only scopes the issuer could use itself) and revoke, audited and emitted."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.services import audit_record
 from opsportal.accounts.auth import TOKEN_PREFIX, hash_token, token_cache_clear
+from opsportal.accounts.grants import grantable_scopes, refused_scopes
 from opsportal.accounts.models import KNOWN_SCOPES, IntegrationToken
 from opsportal.accounts.names import Action, Event
 from opsportal.catalog.services import service_get_or_create
+from opsportal.common.text import clean_text
 from opsportal.events.services import emit
 
 
@@ -21,7 +23,22 @@ class TokenError(ValueError):
     pass
 
 
-@transaction.atomic
+class TokenScopeRefused(TokenError):
+    """The issuer asked for scopes it could not use itself; the refusal is in the audit trail."""
+
+    def __init__(self, refused: list[str], allowed: frozenset[str]) -> None:
+        self.refused = refused
+        self.allowed = sorted(allowed)
+        if not allowed:
+            message = "you may not issue integration tokens"
+        else:
+            message = (
+                f"you may not grant the scope(s) {', '.join(refused)}: a token carries only scopes its issuer "
+                f"could use itself (you may grant: {', '.join(self.allowed)})"
+            )
+        super().__init__(message)
+
+
 def token_issue(
     *,
     service_name: str,
@@ -34,13 +51,41 @@ def token_issue(
     """Create a token for ``service_name`` (creating the service if absent).
 
     Returns the row and the raw token, which is never stored and cannot be
-    shown again.
+    shown again. Refused when a scope is one ``actor`` could not use itself (``grants.grantable_scopes``):
+    the refusal is recorded (audit entry ``token.issue_refused`` and an event) in its own
+    transaction, then ``TokenScopeRefused`` is raised. Interfaces call this outside any
+    transaction of their own, or the refusal record rolls back with it.
     """
     unknown = sorted(set(scopes) - set(KNOWN_SCOPES))
     if unknown:
         raise TokenError(f"unknown scope(s): {', '.join(unknown)}; known: {', '.join(KNOWN_SCOPES)}")
     if not scopes:
         raise TokenError("a token needs at least one scope")
+    refused = refused_scopes(actor, scopes)
+    if refused:
+        token_issue_refused(service_name=service_name, scopes=scopes, refused=refused, actor=actor, source=source)
+        raise TokenScopeRefused(refused, grantable_scopes(actor))
+    return _token_create(
+        service_name=service_name, scopes=scopes, actor=actor, name=name, expires_at=expires_at, source=source
+    )
+
+
+@transaction.atomic
+def token_issue_refused(*, service_name: str, scopes: list[str], refused: list[str], actor: Actor, source: str) -> None:
+    """Record a refused grant: one audit entry and one event (auditors see it live)."""
+    service_label = clean_text(service_name, 100)
+    changes = {"service": service_label, "scopes": sorted(set(scopes)), "refused": refused}
+    audit_record(
+        actor=actor, action=Action.TOKEN_ISSUE_REFUSED, target=("catalog.service", service_label),
+        changes=changes, reason="scopes beyond the issuer's own", source=source,
+    )
+    emit(Event.TOKEN_ISSUE_REFUSED, ("catalog.service", service_label), {**changes, "actor": actor.label})
+
+
+@transaction.atomic
+def _token_create(
+    *, service_name: str, scopes: list[str], actor: Actor, name: str, expires_at: datetime | None, source: str
+) -> tuple[IntegrationToken, str]:
     if len(name) > IntegrationToken._meta.get_field("name").max_length:
         raise TokenError("the token name is too long (100 characters at most)")
     if expires_at is not None and expires_at <= timezone.now():
@@ -85,17 +130,3 @@ def token_revoke(*, token_id: int, actor: Actor, reason: str, source: str) -> In
     token_cache_clear(token.token_hash)
     transaction.on_commit(lambda: token_cache_clear(token.token_hash))
     return token
-
-
-_AUTH_EVENTS = {Action.LOGIN: Event.LOGIN, Action.LOGOUT: Event.LOGOUT, Action.LOGIN_FAILED: Event.LOGIN_FAILED}
-
-
-@transaction.atomic
-def auth_event_record(*, action: str, actor: Actor, username: str = "", source: str = "web") -> None:
-    """Logins, logouts and failed logins: one audit entry and one event each (same name)."""
-    if action not in _AUTH_EVENTS:
-        raise ValueError(action)
-    # Target ids hold 100 characters; a failed login may name any 150-character username.
-    target_id = (username or actor.label)[:100]
-    entry = audit_record(actor=actor, action=Action(action), target=("auth.user", target_id) if username else None, source=source)
-    emit(_AUTH_EVENTS[action], ("auth.user", target_id), {"username": username or actor.label, "audit_id": entry.pk})
