@@ -28,12 +28,16 @@ def session_group(session_key: str) -> str:
     return f"ops.session.{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"
 
 
-def _send(group: str, reason: str) -> None:
+CODE_SESSION_ENDED = 4401  # the consumer's close codes (opsportal/dashboard/consumers.py)
+CODE_FORBIDDEN = 4403
+
+
+def _send(group: str, reason: str, code: int) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": REVOKE_MESSAGE, "reason": reason})
+        async_to_sync(layer.group_send)(group, {"type": REVOKE_MESSAGE, "reason": reason, "code": code})
     except Exception:  # the periodic re-check closes the socket anyway
         log.warning("could not reach the channel layer to close %s's sockets", group, exc_info=True)
 
@@ -41,10 +45,10 @@ def _send(group: str, reason: str) -> None:
 def close_user_sockets_on_commit(user_id: int, reason: str) -> None:
     """After the current transaction commits (now, outside one): close the user's sockets."""
     group = user_group(user_id)
-    transaction.on_commit(lambda: _send(group, reason), robust=True)
+    transaction.on_commit(lambda: _send(group, reason, CODE_FORBIDDEN), robust=True)
 
 
 def close_session_sockets_on_commit(session_key: str, reason: str) -> None:
     if session_key:
         group = session_group(session_key)
-        transaction.on_commit(lambda: _send(group, reason), robust=True)
+        transaction.on_commit(lambda: _send(group, reason, CODE_SESSION_ENDED), robust=True)
