@@ -1,11 +1,13 @@
 """``manage.py user_create USERNAME [--roles a,b] [--superuser] [--no-staff] [--email E] [--password-stdin]``.
 
 The password is never an argument (it would sit in the shell history and the process list):
-``--password-stdin`` reads it from standard input; without it the user has no usable password.
+``--password-stdin`` reads it from standard input (prompting without echo on a terminal);
+without it the user has no usable password.
 """
 
 from __future__ import annotations
 
+import getpass
 import sys
 
 from django.contrib.auth.password_validation import validate_password
@@ -33,7 +35,10 @@ class Command(BaseCommand):
         password = None
         if password_stdin:
             stream = options.get("stdin") or sys.stdin
-            password = stream.readline().rstrip("\r\n")
+            if stream.isatty():  # typed by a person: do not echo it
+                password = getpass.getpass("Password: ")
+            else:
+                password = stream.readline().rstrip("\r\n")
             if not password:
                 raise CommandError("--password-stdin: standard input held no password")
             try:
