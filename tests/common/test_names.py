@@ -52,9 +52,9 @@ def _name_argument(call: ast.Call, func: str) -> ast.expr | None:
     return None
 
 
-def _calls():
+def _calls(files):
     """(file, line, function, argument node, module) for every audit_record()/emit() call."""
-    for rel, path in _source_files():
+    for rel, path, *module in files:
         tree = ast.parse(path.read_text(), filename=rel)
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
@@ -64,7 +64,7 @@ def _calls():
                 continue
             arg = _name_argument(node, func)
             if arg is not None:
-                yield rel, node.lineno, func, arg, _module_of(rel)
+                yield rel, node.lineno, func, arg, module[0] if module else _module_of(rel)
 
 
 def _resolve(arg: ast.expr, module: str) -> tuple[str | None, str]:
@@ -88,11 +88,11 @@ def test_the_registry_has_no_duplicates_or_bad_spellings():
         assert app_names(app) is not None, f"{app} has no names.py"
 
 
-def test_every_audit_action_and_event_type_is_registered():
+def _problems(files) -> tuple[int, list[str]]:
     reg = registry()
     problems = []
     seen = 0
-    for rel, line, func, arg, module in _calls():
+    for rel, line, func, arg, module in _calls(files):
         if rel.startswith("opsportal/common/") or rel == "opsportal/events/services.py":
             continue  # the kit's and emit()'s own definitions/docstrings
         value, how = _resolve(arg, module)
@@ -106,11 +106,35 @@ def test_every_audit_action_and_event_type_is_registered():
             problems.append(f"{rel}:{line}: {func}({value!r}) is not declared in any app's names.py")
         elif how == "literal" and module.startswith(ADOPTED_APPS):
             problems.append(f"{rel}:{line}: use the names enum member, not the string {value!r}")
+    return seen, problems
+
+
+def test_every_audit_action_and_event_type_is_registered():
+    seen, problems = _problems(_source_files())
     assert seen > 10  # the walk found the calls
     assert problems == []
 
 
-def test_the_check_catches_an_unregistered_name(tmp_path):
+def test_the_walk_fails_on_an_unregistered_or_raw_name(tmp_path):
+    fake = tmp_path / "x.py"
+    fake.write_text(
+        "from opsportal.catalog.names import Action\n"
+        "def f(actor, service):\n"
+        "    audit_record(actor=actor, action='catalog.service.explode', target=service)\n"
+        "    emit('catalog.service_created', service)\n"
+        "    audit_record(actor=actor, action=Action.SERVICE_CREATE)\n"
+        "    emit(kind, service)\n"
+    )
+    # Resolved as if it were catalog's services module (which imports the same Action).
+    seen, problems = _problems([("opsportal/catalog/x.py", fake, "opsportal.catalog.services")])
+    assert seen == 4
+    assert problems == [
+        "opsportal/catalog/x.py:3: audit_record('catalog.service.explode') is not declared in any app's names.py",
+        "opsportal/catalog/x.py:4: use the names enum member, not the string 'catalog.service_created'",
+    ]
+
+
+def test_the_check_catches_an_unregistered_name():
     reg = registry()
     assert not reg.has_action("catalog.service.explode")
     assert not reg.has_event("catalog.service_exploded")
