@@ -11,6 +11,7 @@ from django.urls import reverse
 from audit.models import AuditEntry
 from audit.selectors import audit_search, parse_time_bound
 from opsportal.accounts.roles import AUDITOR, has_role
+from opsportal.common.admin import ReadOnlyAdminMixin
 
 # Changelist query parameters -> the export API's filter names (audit/api.py).
 _EXPORT_PARAMS = {
@@ -80,7 +81,7 @@ def export_query(params) -> str:
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only for everyone, superusers included: the trail is append-only."""
 
     list_display = ("id", "created_at", "actor_label", "action", "target_type", "target_id", "source", "ip")
@@ -113,12 +114,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     def has_view_permission(self, request, obj=None):
         # The role is the gate; a stray view permission on someone else does not open the trail.
         return has_role(request.user, AUDITOR) and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

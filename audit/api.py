@@ -20,9 +20,10 @@ from rest_framework.negotiation import BaseContentNegotiation
 
 from audit.actors import Actor
 from audit.models import AuditEntry
-from audit.selectors import audit_entries, audit_export_chunks, audit_search, parse_time_bound
+from audit.selectors import audit_entries, audit_export_chunks, audit_search
 from audit.services import audit_export_recorded
 from opsportal.accounts.roles import AUDITOR
+from opsportal.common.timebounds import FORMS_HELP, TimeBoundError, parse_time_bound
 
 AUDIT_ROLES = {"read": {AUDITOR}, "write": set()}
 AUDIT_SCOPES = {"read": "audit:read"}  # the `admin` scope implies it; `read` deliberately does not
@@ -44,10 +45,10 @@ class _TimeBoundField(forms.CharField):
         value = super().clean(value)
         if not value:
             return None
-        bound = parse_time_bound(value)
-        if bound is None:
-            raise forms.ValidationError("expected an ISO 8601 date (2026-01-31) or datetime (2026-01-31T12:00:00Z)")
-        return bound
+        try:
+            return parse_time_bound(value)
+        except TimeBoundError:
+            raise forms.ValidationError(f"expected {FORMS_HELP}") from None
 
 
 class _TimeBoundFilter(filters.Filter):
@@ -55,8 +56,8 @@ class _TimeBoundFilter(filters.Filter):
 
 
 class AuditEntryFilter(filters.FilterSet):
-    since = _TimeBoundFilter(field_name="created_at", lookup_expr="gte", label="created at or after (date or datetime)")
-    until = _TimeBoundFilter(field_name="created_at", lookup_expr="lt", label="created before (exclusive)")
+    since = _TimeBoundFilter(field_name="created_at", lookup_expr="gte", label="created at or after: a duration back from now (1h, 2d), a date or a datetime")
+    until = _TimeBoundFilter(field_name="created_at", lookup_expr="lt", label="created before (exclusive): a duration back from now, a date or a datetime")
     q = filters.CharFilter(method="search", label="words in actor, action, target, request id or reason")
 
     class Meta:

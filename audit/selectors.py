@@ -8,11 +8,10 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError
 from django.db.models import Q, QuerySet
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import smart_split, unescape_string_literal
 
 from audit.models import GENESIS_HASH, AuditEntry
+from opsportal.common import timebounds
 
 # The admin's search box and the API's ``q`` filter search the same columns the same way.
 SEARCH_FIELDS = ("actor_label", "action", "target_type", "target_id", "target_repr", "request_id", "reason")
@@ -75,19 +74,11 @@ def audit_chain_verify(*, anchor: str | None = None, batch_size: int = 2000) -> 
 
 
 def parse_time_bound(value: str) -> dt.datetime | None:
-    """An ISO date (midnight, in the current time zone) or datetime; None if neither."""
-    value = value.strip()
-    parsed: dt.datetime | None
+    """A since/until bound of the trail (opsportal.common.timebounds): None if it is not one."""
     try:
-        parsed = parse_datetime(value)
-        if parsed is None:
-            day = parse_date(value)
-            parsed = dt.datetime.combine(day, dt.time.min) if day else None
-    except ValueError:  # well-formed but impossible (2026-02-30)
+        return timebounds.parse_time_bound(value)
+    except timebounds.TimeBoundError:
         return None
-    if parsed is not None and timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed)
-    return parsed
 
 
 def audit_search(queryset: QuerySet[AuditEntry], text: str) -> QuerySet[AuditEntry]:

@@ -13,6 +13,8 @@ from django.utils import timezone
 from audit import context
 from audit.actors import Actor
 from audit.models import GENESIS_HASH, AuditEntry, canonical_ip
+from audit.names import Action, Event
+from opsportal.common.text import clean_text
 
 # One constant advisory-lock key serialises appends to the chain on PostgreSQL;
 # SQLite already serialises writers (IMMEDIATE transactions).
@@ -21,8 +23,7 @@ _CHAIN_LOCK_KEY = 0x0A0D17
 
 def _text(value: Any, limit: int | None = None) -> str:
     # PostgreSQL refuses NUL in text and jsonb; an audit write must never fail on input.
-    text = str(value).replace("\x00", "\ufffd")
-    return text[:limit] if limit else text
+    return clean_text(value, limit or None)
 
 
 def _json_safe(value: Any) -> Any:
@@ -125,6 +126,6 @@ def audit_export_recorded(*, actor: Actor, filters: dict, source: str = "api") -
     """
     from opsportal.events.services import emit
 
-    entry = audit_record(actor=actor, action="audit.export", changes={"filters": filters}, source=source)
-    emit("audit.exported", entry, {"actor": entry.actor_label, "filters": entry.changes["filters"]})
+    entry = audit_record(actor=actor, action=Action.EXPORT, changes={"filters": filters}, source=source)
+    emit(Event.EXPORTED, entry, {"actor": entry.actor_label, "filters": entry.changes["filters"]})
     return entry

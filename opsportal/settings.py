@@ -275,6 +275,13 @@ SPECTACULAR_SETTINGS = {
 
 # --- Security (production) ----------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# Messages live in the server-side session, not in a cookie (signed, but readable by anyone
+# holding it): an admin message may name a secret (#8 item 9).
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# Live-dashboard sockets: re-check the user's roles and session this often, close after at most
+# this long (the browser reconnects; docs/security.md "Roles, scopes and tokens").
+OPS_SOCKET_RECHECK_SECONDS = float(os.environ.get("OPS_SOCKET_RECHECK_SECONDS", "60"))
+OPS_SOCKET_MAX_AGE_SECONDS = float(os.environ.get("OPS_SOCKET_MAX_AGE_SECONDS", "3600"))
 CSRF_COOKIE_HTTPONLY = False  # the dashboard's JS posts with the CSRF token
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

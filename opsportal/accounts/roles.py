@@ -47,6 +47,20 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
+# Which token scopes each role could use itself, so may put on a token it issues (#8: an
+# operator must not mint itself `admin` or `audit:read`). Superusers and the shell (system
+# actors) may grant every scope. Issuing at all also needs the add permission on tokens,
+# which only operators (and superusers) hold. `admin` implies every scope: superusers only.
+ROLE_TOKEN_SCOPES: dict[str, frozenset[str]] = {
+    OPERATOR: frozenset({
+        "read", "alerts:write", "incidents:write", "slo:write", "dlq:write", "breakers:write",
+        "webhooks:admin", "runbooks:write", "heartbeats:write", "catalog:write",
+    }),
+    SUPPORT: frozenset({"read"}),
+    CHAOS_OPERATOR: frozenset({"read"}),
+    AUDITOR: frozenset({"read", "audit:read"}),
+}
+
 # Roles that may sign in to the admin (is_staff is granted with them by seed/admin).
 STAFF_ROLES = set(ROLES)
 

@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 from audit.actors import Actor
 from audit.services import audit_record, diff
 from opsportal.catalog.models import Service
+from opsportal.catalog.names import Action, Event
 from opsportal.events.services import emit
 
 EDITABLE_FIELDS = ("name", "team", "tier", "description")
@@ -24,8 +25,8 @@ def service_create(*, name: str, actor: Actor, source: str, team: str = "", tier
             service.save(force_insert=True)
     except IntegrityError as exc:
         raise ValidationError({"name": [f"a service named {name!r} already exists"]}) from exc
-    audit_record(actor=actor, action="catalog.service.create", target=service, changes=diff({}, _snapshot(service)), source=source)
-    emit("catalog.service_created", service, _snapshot(service))
+    audit_record(actor=actor, action=Action.SERVICE_CREATE, target=service, changes=diff({}, _snapshot(service)), source=source)
+    emit(Event.SERVICE_CREATED, service, _snapshot(service))
     return service
 
 
@@ -49,8 +50,8 @@ def service_update(*, service_id: int, actor: Actor, source: str, **fields) -> S
     if not changes:
         return service
     service.save()
-    audit_record(actor=actor, action="catalog.service.update", target=service, changes=changes, source=source)
-    emit("catalog.service_updated", service, {"changes": changes})
+    audit_record(actor=actor, action=Action.SERVICE_UPDATE, target=service, changes=changes, source=source)
+    emit(Event.SERVICE_UPDATED, service, {"changes": changes})
     return service
 
 
@@ -66,5 +67,5 @@ def service_delete(*, service_id: int, actor: Actor, source: str, reason: str = 
             service.delete()
     except ProtectedError as exc:
         raise ValidationError(f"service {service.name} is still referenced ({len(exc.protected_objects)} objects)") from exc
-    audit_record(actor=actor, action="catalog.service.delete", target=("catalog.service", pk), changes=diff(snapshot, {}), reason=reason, source=source)
-    emit("catalog.service_deleted", ("catalog.service", pk), snapshot)
+    audit_record(actor=actor, action=Action.SERVICE_DELETE, target=("catalog.service", pk), changes=diff(snapshot, {}), reason=reason, source=source)
+    emit(Event.SERVICE_DELETED, ("catalog.service", pk), snapshot)

@@ -24,7 +24,7 @@ def emit(type: str, aggregate: Any, data: dict | None = None) -> OutboxEvent:  #
         raise RuntimeError("emit() must be called inside the service's transaction")
     aggregate_type, aggregate_id = _aggregate(aggregate)
     event = OutboxEvent.objects.create(
-        type=type,
+        type=str(type),  # a names.Event member is stored as its plain string
         aggregate_type=aggregate_type,
         aggregate_id=aggregate_id,
         data=data or {},

@@ -96,6 +96,19 @@ def test_filters(auditor, user_client):
     _problem(client.get(LIST, {"since": "2026-02-30"}), 400)
 
 
+def test_since_takes_the_same_durations_as_webhooks_retry(auditor, user_client):
+    """One parser (opsportal.common.timebounds) for --since 1h and the trail's bounds."""
+    with time_machine.travel(dt.datetime(2026, 1, 10, 12, 0, tzinfo=dt.UTC), tick=False):
+        _record(1, action="x.old", when=dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC))
+        recent = _record(1, action="x.new", when=dt.datetime(2026, 1, 10, 11, 30, tzinfo=dt.UTC))
+        client = user_client(auditor)
+        body = client.get(LIST, {"since": "1h", "action__startswith": "x."}).json()  # not the auditor's login
+        assert [r["id"] for r in body["results"]] == [recent[0].pk]
+        assert [r["action"] for r in client.get(LIST, {"until": "1h"}).json()["results"]] == ["x.old"]
+        problem = _problem(client.get(LIST, {"since": "1y"}), 400)
+        assert "duration" in str(problem["errors"]["since"])
+
+
 def test_list_query_count_does_not_grow_with_rows(auditor, user_client, django_assert_num_queries):
     client = user_client(auditor)
     _record(3)

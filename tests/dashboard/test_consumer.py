@@ -92,14 +92,24 @@ async def test_a_foreign_origin_is_refused_even_with_a_valid_session(operator):
     await communicator.disconnect()
 
 
-async def test_users_without_staff_or_role_are_refused(make_user, django_user_model):
+async def test_users_without_a_role_or_inactive_are_refused(make_user, django_user_model):
     no_role = await sync_to_async(make_user)("nobody")
-    not_staff = await sync_to_async(make_user)("walter", "operator")
-    not_staff.is_staff = False
-    await sync_to_async(not_staff.save)()
-    for user in (no_role, not_staff):
+    inactive = await sync_to_async(make_user)("walter", "operator")
+    inactive.is_active = False
+    await sync_to_async(inactive.save)()
+    for user in (no_role, inactive):
         communicator, connected = await _open(user)
         assert not connected
+
+
+async def test_roles_not_staff_status_decide_support_without_staff_connects(make_user):
+    """A support person with no admin access still follows its domains live (#8 item 8)."""
+    support = await sync_to_async(make_user)("sasha", "support")
+    support.is_staff = False
+    await sync_to_async(support.save)()
+    communicator, hello = await _connect(support)
+    assert set(hello["domains"]) == {"catalog", "incident", "alert", "runbook", "health", "breaker", "slo"}
+    await communicator.disconnect()
 
 
 async def test_support_receives_catalog_events_but_never_audit_domain_events(support_user):
@@ -189,3 +199,93 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_usable(support_user)
     await communicator.send_json_to({"type": "ping"})
     assert await communicator.receive_json_from() == {"type": "pong"}
     await communicator.disconnect()
+
+
+# --- a socket never outlives the rights it was opened with (#8 item 8) -----------------------------
+CLOSE_WAIT = 10  # generous: a loaded 2-core machine; closes arrive in well under a second
+
+
+async def _connect_with_client(user) -> tuple[WebsocketCommunicator, Client]:
+    """A socket opened with the session of a test client, which can log out later."""
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+    communicator = WebsocketCommunicator(
+        websocket_application, "/ws/ops/", headers=[(b"origin", b"http://testserver"), (b"cookie", cookie)]
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_json_from())["type"] == "hello"
+    return communicator, client
+
+
+async def _closed_with(communicator) -> int:
+    """Wait (condition, not sleep) until the server closes the socket; its close code."""
+    while True:
+        message = await communicator.receive_output(timeout=CLOSE_WAIT)
+        if message["type"] == "websocket.close":
+            return message.get("code")
+
+
+async def test_deactivation_closes_the_socket_within_seconds(operator):
+    from opsportal.accounts.services import user_deactivate
+
+    communicator, _ = await _connect_with_client(operator)
+    await sync_to_async(user_deactivate)(user_id=operator.pk, actor=SYSTEM, source="test")
+    assert await _closed_with(communicator) == 4403
+    communicator, connected = await _open(operator)  # and it cannot come back
+    assert not connected
+
+
+async def test_role_removal_closes_the_socket(operator):
+    from opsportal.accounts.services import user_roles_set
+
+    communicator, _ = await _connect_with_client(operator)
+    await sync_to_async(user_roles_set)(user_id=operator.pk, roles=[], actor=SYSTEM, source="test")
+    assert await _closed_with(communicator) == 4403
+
+
+async def test_logout_closes_that_sessions_socket_only(operator):
+    first, first_client = await _connect_with_client(operator)
+    second, _ = await _connect_with_client(operator)  # another browser
+    await sync_to_async(first_client.logout)()
+    assert await _closed_with(first) == 4401
+    await second.send_json_to({"type": "ping"})
+    assert await second.receive_json_from() == {"type": "pong"}
+    await second.disconnect()
+
+
+async def test_deleting_the_session_closes_its_socket(operator):
+    from django.contrib.sessions.models import Session
+
+    communicator, client = await _connect_with_client(operator)
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    await sync_to_async(lambda: Session.objects.filter(session_key=key).delete())()
+    assert await _closed_with(communicator) == 4401
+
+
+async def test_the_periodic_recheck_catches_changes_made_behind_the_services_back(operator, settings):
+    settings.OPS_SOCKET_RECHECK_SECONDS = 0.2
+    communicator, _ = await _connect_with_client(operator)
+
+    def drop_roles_silently():  # a raw delete sends no m2m signal: only the re-check can notice
+        operator.groups.through.objects.filter(user_id=operator.pk).delete()
+
+    await sync_to_async(drop_roles_silently)()
+    assert await _closed_with(communicator) == 4403
+
+
+async def test_the_recheck_keeps_a_socket_whose_rights_did_not_change(support_user, settings):
+    settings.OPS_SOCKET_RECHECK_SECONDS = 0.05
+    communicator, _ = await _connect_with_client(support_user)
+    for _ in range(3):  # several re-checks pass meanwhile; the socket keeps answering
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from(timeout=CLOSE_WAIT) == {"type": "pong"}
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_a_socket_is_closed_at_its_maximum_lifetime(support_user, settings):
+    settings.OPS_SOCKET_MAX_AGE_SECONDS = 0.5
+    communicator, _ = await _connect_with_client(support_user)
+    assert await _closed_with(communicator) == 4408
