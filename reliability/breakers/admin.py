@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
-from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from audit.actors import Actor
+from opsportal.common.admin import ReadOnlyAdminMixin, reason_action
 from reliability.breakers.models import BreakerTransition, CircuitBreaker
 from reliability.breakers.selectors import breaker_list, breaker_live_stats
 from reliability.breakers.services import (
@@ -33,10 +31,6 @@ ACTION_LABELS = {
     "reset": "Reset",
     "disable": "Disable",
 }
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000, strip=True)
 
 
 class BreakerChangeList(ChangeList):
@@ -126,32 +120,25 @@ class CircuitBreakerAdmin(admin.ModelAdmin):
 
     # --- manual actions: each asks for a reason on an intermediate page ----------------
     def _manual(self, request, queryset, action: str):
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
+        def perform(reason: str) -> None:
             service = MANUAL_SERVICES[action]
             done = 0
             for cb in queryset:
                 try:
-                    service(name=cb.name, actor=Actor.from_request(request), reason=form.cleaned_data["reason"],
-                            source="admin")
+                    service(name=cb.name, actor=Actor.from_request(request), reason=reason, source="admin")
                     done += 1
                 except (BreakerActionRefused, ValidationError, CircuitBreaker.DoesNotExist) as exc:
                     text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
                     self.message_user(request, f"{cb.name}: {text}", messages.WARNING)
             if done:
                 self.message_user(request, f"{ACTION_LABELS[action]}: {done} breaker(s) changed.", messages.SUCCESS)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{ACTION_LABELS[action]}: give a reason",
-            "opts": self.model._meta,
-            "queryset": queryset,
-            "form": form,
-            "action": action,
-            "action_label": ACTION_LABELS[action],
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/breakers/circuitbreaker/action_reason.html", context)
+
+        return reason_action(
+            self, request, queryset, action=action, label=ACTION_LABELS[action], perform=perform,
+            intro=f"{ACTION_LABELS[action]} these breakers? The reason is recorded in the audit trail "
+                  "and on each breaker's transitions.",
+            describe=lambda cb: f"{cb.name} ({cb.get_state_display()})",
+        )
 
     @admin.action(description="Force open (asks for a reason)", permissions=["change"])
     def force_open(self, request, queryset):
@@ -171,17 +158,8 @@ class CircuitBreakerAdmin(admin.ModelAdmin):
 
 
 @admin.register(BreakerTransition)
-class BreakerTransitionAdmin(admin.ModelAdmin):
+class BreakerTransitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("at", "breaker", "from_state", "to_state", "cause", "failure_rate", "actor_label", "source", "scope")
     list_filter = ("to_state", "cause", "source")
     search_fields = ("breaker__name", "reason", "last_error")
     list_select_related = ("breaker",)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
