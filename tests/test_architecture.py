@@ -295,7 +295,6 @@ MAX_LINES = 500
 BEING_SPLIT = (
     "reliability/webhooks/delivery.py",
     "reliability/webhooks/services.py",
-    "reliability/breakers/runtime.py",
 )
 
 
