@@ -7,6 +7,7 @@ and REDIS_URL turns it into the production layout.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -273,6 +274,19 @@ if EMAIL_URL:
 else:
     EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "opsportal@localhost")
+
+# --- Outbound address policy (reliability/netpolicy.py, docs/security.md) ----------------
+# Loopback/private/CGNAT destinations are allowed only in development (``make run``'s demo
+# receiver on 127.0.0.1); staging and production refuse them unless allow-listed below.
+OPSPORTAL_OUTBOUND_ALLOW_PRIVATE = env_bool("OPSPORTAL_OUTBOUND_ALLOW_PRIVATE", default=OPSPORTAL_ENV == "development")
+OPSPORTAL_OUTBOUND_ALLOWED_CIDRS = env_list("OPSPORTAL_OUTBOUND_ALLOWED_CIDRS")
+try:
+    [ipaddress.ip_network(_cidr, strict=False) for _cidr in OPSPORTAL_OUTBOUND_ALLOWED_CIDRS]
+    # Peers whose X-Real-IP / X-Forwarded-For is believed (audit trail, lockouts): the proxy.
+    TRUSTED_PROXY_CIDRS = env_list("TRUSTED_PROXY_CIDRS", "127.0.0.0/8,::1/128")
+    [ipaddress.ip_network(_cidr, strict=False) for _cidr in TRUSTED_PROXY_CIDRS]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"OPSPORTAL_OUTBOUND_ALLOWED_CIDRS / TRUSTED_PROXY_CIDRS: {_exc}") from None
 
 # --- Portal-specific --------------------------------------------------------------------
 OPSPORTAL_CHAOS_ENABLED = env_bool("OPSPORTAL_CHAOS_ENABLED", default=OPSPORTAL_ENV != "production")
