@@ -197,9 +197,14 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/ops/"
+# Lockout per (username, client IP) plus a higher per-IP limit (opsportal/lockout.py); the
+# client IP is the audit trail's, proxy headers believed only from TRUSTED_PROXY_CIDRS.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_IP_FAILURE_LIMIT = int(os.environ.get("AXES_IP_FAILURE_LIMIT", "20"))
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "audit.middleware.client_ip"
+AXES_HANDLER = "opsportal.lockout.LockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
