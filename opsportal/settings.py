@@ -143,18 +143,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, broker, channel layer --------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis down must not hold a request: short connect/read timeouts, no retry storms. What an
+# operator action sends to Redis after its commit (live events, task nudges) is only a
+# prompt; the outbox sweep and the delivery sweep send it later (docs/security.md).
+REDIS_CONNECT_TIMEOUT = float(os.environ.get("REDIS_CONNECT_TIMEOUT", "0.5"))
+REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.5"))
 if REDIS_URL:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT, "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                        "retry": Retry(NoBackoff(), 0)},
         }
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            # Sends bounded by send_timeout; reads keep redis-py's default socket timeout,
+            # which must exceed channels_redis' 5 s blocking receive.
+            "BACKEND": "opsportal.redis_layer.BoundedRedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT}],
+                       "capacity": 1500, "expiry": 30, "send_timeout": 0.5},
         }
     }
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
@@ -172,7 +184,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+# Publishing (task nudges after a commit) gives up fast when the broker is down or wedged:
+# 1 s to connect or answer, one quick retry. Workers keep reconnecting (broker_connection_retry
+# stays on: it governs the consumer's lost connection, not a request's publish).
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
+CELERY_BROKER_CONNECTION_MAX_RETRIES = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                                   "socket_timeout": 1.0, "retry_on_timeout": False, "max_retries": 1}
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Declared in code; DatabaseScheduler copies these into its tables at start.
@@ -181,7 +201,12 @@ CELERY_BEAT_SCHEDULE = {
     "api-idempotency-cleanup": {"task": "api.purge_idempotency_keys", "schedule": 3600.0},
     "webhooks-sweep-deliveries": {"task": "webhooks.sweep_deliveries", "schedule": 1.0},
     "webhooks-purge-payloads": {"task": "webhooks.purge_delivered_payloads", "schedule": 3600.0},
+    # audit_verify --anchor, on a schedule: verify against the last head, record the new one.
+    "audit-anchor-chain": {"task": "audit.anchor_chain", "schedule": 3600.0},
 }
+# Where audit.anchor_chain appends head hashes (one JSON line per run). Point it at storage the
+# database's users cannot write (another volume, a log shipper's input) in production.
+AUDIT_ANCHOR_FILE = os.environ.get("AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.jsonl"))
 # Webhook delivery: payloads of delivered events are emptied after this many days.
 WEBHOOK_RETENTION_DAYS = int(os.environ.get("WEBHOOK_RETENTION_DAYS", "7"))
 
