@@ -10,6 +10,7 @@ import httpcore
 import pytest
 
 from reliability import http, netpolicy
+from tests.e2e.conftest import asgi_live_server, browser, page  # noqa: F401 - browser fixtures
 
 
 class Receiver:
