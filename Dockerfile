@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_SETTINGS_MODULE=opsportal.settings \
-    OPSPORTAL_VAR_DIR=/var/lib/opsportal
+    OPSPORTAL_VAR_DIR=/var/lib/opsportal \
+    FORWARDED_ALLOW_IPS=127.0.0.1,::1
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends curl \

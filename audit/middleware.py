@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import uuid
 
 import structlog
+from django.conf import settings
 
 from audit import context
 
@@ -29,16 +31,43 @@ def _parse_ip(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Addres
     return addr
 
 
-def client_ip(request) -> str | None:
-    """The client's address, validated, as the audit trail stores it.
+@functools.lru_cache(maxsize=8)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
 
-    Behind the reverse proxy REMOTE_ADDR is the proxy and nginx sets X-Real-IP.
-    The header is believed only when the direct peer is a loopback or private
-    address (the proxy); anyone else could write any IP into the audit trail.
+
+def _trusted(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    cidrs = tuple(getattr(settings, "TRUSTED_PROXY_CIDRS", ("127.0.0.0/8", "::1/128")))
+    return any(addr.version == net.version and addr in net for net in _networks(cidrs))
+
+
+def _from_forwarded_for(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The right-most X-Forwarded-For entry that is not itself a trusted proxy.
+
+    Entries to its left were written by whoever sent the request and prove nothing.
+    """
+    for item in reversed(value.split(",")[-20:]):
+        addr = _parse_ip(item)
+        if addr is None:
+            return None  # garbage where a hop should be: believe nothing further left
+        if not _trusted(addr):
+            return addr
+    return None
+
+
+def client_ip(request) -> str | None:
+    """The client's address, validated, as the audit trail and the sign-in lockout use it.
+
+    ``X-Real-IP`` (then ``X-Forwarded-For``) is believed only when the direct peer
+    (``REMOTE_ADDR``) is in ``settings.TRUSTED_PROXY_CIDRS`` — the reverse proxy, which
+    overwrites both headers (deploy/nginx.conf). From anyone else the headers are ignored:
+    a client could otherwise write any IP into the audit trail, or lock out someone else.
     """
     peer = _parse_ip(request.META.get("REMOTE_ADDR"))
-    if peer is not None and (peer.is_loopback or peer.is_private):
+    if peer is not None and _trusted(peer):
         forwarded = _parse_ip(request.META.get("HTTP_X_REAL_IP"))
+        if forwarded is None and request.META.get("HTTP_X_FORWARDED_FOR"):
+            forwarded = _from_forwarded_for(request.META["HTTP_X_FORWARDED_FOR"])
         if forwarded is not None:
             return str(forwarded)
     return str(peer) if peer is not None else None

@@ -19,8 +19,9 @@ keepalive = 5
 # Recycle workers now and then (slow leaks); jitter keeps them from restarting together.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
 max_requests_jitter = 500
-# The reverse proxy is the only client; trust its X-Forwarded-* headers.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+# X-Forwarded-Proto (and the other secure_scheme_headers) are believed only from the reverse
+# proxy: loopback by default; docker-compose.yml names the proxy's address. Never "*".
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # Django logs each request as structured JSON; gunicorn's access log would duplicate it.
 accesslog = None
 errorlog = "-"

@@ -86,6 +86,7 @@ def _embedded_worker_class(app):
 
 def _start_http(host: str, port: int, log_level: str):
     import uvicorn
+    from django.conf import settings
 
     from opsportal.asgi import application  # import here so errors surface in the main thread
 
@@ -98,6 +99,9 @@ def _start_http(host: str, port: int, log_level: str):
         log_level=log_level.lower(),
         timeout_graceful_shutdown=5,
         ws="auto",
+        # X-Forwarded-For / -Proto only from the proxy (the same networks the audit trail trusts).
+        proxy_headers=True,
+        forwarded_allow_ips=list(settings.TRUSTED_PROXY_CIDRS),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)

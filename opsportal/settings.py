@@ -7,6 +7,7 @@ and REDIS_URL turns it into the production layout.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -77,6 +78,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "opsportal.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "opsportal.observability.AccessLogMiddleware",
@@ -174,18 +176,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, broker, channel layer --------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis down must not hold a request: short connect/read timeouts, no retry storms. What an
+# operator action sends to Redis after its commit (live events, task nudges) is only a
+# prompt; the outbox sweep and the delivery sweep send it later (docs/security.md).
+REDIS_CONNECT_TIMEOUT = float(os.environ.get("REDIS_CONNECT_TIMEOUT", "0.5"))
+REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "0.5"))
 if REDIS_URL:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT, "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                        "retry": Retry(NoBackoff(), 0)},
         }
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            # Sends bounded by send_timeout; reads keep redis-py's default socket timeout,
+            # which must exceed channels_redis' 5 s blocking receive.
+            "BACKEND": "opsportal.redis_layer.BoundedRedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT}],
+                       "capacity": 1500, "expiry": 30, "send_timeout": 0.5},
         }
     }
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
@@ -203,7 +217,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
+# Publishing (task nudges after a commit) gives up fast when the broker is down or wedged:
+# 1 s to connect or answer, one quick retry. Workers keep reconnecting (broker_connection_retry
+# stays on: it governs the consumer's lost connection, not a request's publish).
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
+CELERY_BROKER_CONNECTION_MAX_RETRIES = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                                   "socket_timeout": 1.0, "retry_on_timeout": False, "max_retries": 1}
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Declared in code; DatabaseScheduler copies these into its tables at start.
@@ -212,7 +234,12 @@ CELERY_BEAT_SCHEDULE = {
     "api-idempotency-cleanup": {"task": "api.purge_idempotency_keys", "schedule": 3600.0},
     "webhooks-sweep-deliveries": {"task": "webhooks.sweep_deliveries", "schedule": 1.0},
     "webhooks-purge-payloads": {"task": "webhooks.purge_delivered_payloads", "schedule": 3600.0},
+    # audit_verify --anchor, on a schedule: verify against the last head, record the new one.
+    "audit-anchor-chain": {"task": "audit.anchor_chain", "schedule": 3600.0},
 }
+# Where audit.anchor_chain appends head hashes (one JSON line per run). Point it at storage the
+# database's users cannot write (another volume, a log shipper's input) in production.
+AUDIT_ANCHOR_FILE = os.environ.get("AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.jsonl"))
 # Webhook delivery: payloads of delivered events are emptied after this many days.
 WEBHOOK_RETENTION_DAYS = int(os.environ.get("WEBHOOK_RETENTION_DAYS", "7"))
 
@@ -228,9 +255,14 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/ops/"
+# Lockout per (username, client IP) plus a higher per-IP limit (opsportal/lockout.py); the
+# client IP is the audit trail's, proxy headers believed only from TRUSTED_PROXY_CIDRS.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_IP_FAILURE_LIMIT = int(os.environ.get("AXES_IP_FAILURE_LIMIT", "20"))
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "audit.middleware.client_ip"
+AXES_HANDLER = "opsportal.lockout.LockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
@@ -284,6 +316,22 @@ OPS_SOCKET_RECHECK_SECONDS = float(os.environ.get("OPS_SOCKET_RECHECK_SECONDS", 
 OPS_SOCKET_MAX_AGE_SECONDS = float(os.environ.get("OPS_SOCKET_MAX_AGE_SECONDS", "3600"))
 CSRF_COOKIE_HTTPONLY = False  # the dashboard's JS posts with the CSRF token
 X_FRAME_OPTIONS = "DENY"
+# Every HTML page (opsportal/csp.py): only the portal's own scripts and styles, nothing inline.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    # The one hash: the DLQ panel's inline <style> (reliability/webhooks/templates/webhooks/
+    # dlq_panel.html, being restructured elsewhere). Drop it once those rules move to a
+    # stylesheet; tests/security/test_csp_browser.py fails if the block changes meanwhile.
+    "style-src": "'self' 'sha256-DWEP4ImaaPkDpgLi5/qV9HItctuVbahXohqROsrTKPs='",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 if OPSPORTAL_ENV in {"staging", "production"}:
     SESSION_COOKIE_SECURE = True
@@ -312,6 +360,19 @@ if EMAIL_URL:
 else:
     EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "opsportal@localhost")
+
+# --- Outbound address policy (reliability/netpolicy.py, docs/security.md) ----------------
+# Loopback/private/CGNAT destinations are allowed only in development (``make run``'s demo
+# receiver on 127.0.0.1); staging and production refuse them unless allow-listed below.
+OPSPORTAL_OUTBOUND_ALLOW_PRIVATE = env_bool("OPSPORTAL_OUTBOUND_ALLOW_PRIVATE", default=OPSPORTAL_ENV == "development")
+OPSPORTAL_OUTBOUND_ALLOWED_CIDRS = env_list("OPSPORTAL_OUTBOUND_ALLOWED_CIDRS")
+try:
+    [ipaddress.ip_network(_cidr, strict=False) for _cidr in OPSPORTAL_OUTBOUND_ALLOWED_CIDRS]
+    # Peers whose X-Real-IP / X-Forwarded-For is believed (audit trail, lockouts): the proxy.
+    TRUSTED_PROXY_CIDRS = env_list("TRUSTED_PROXY_CIDRS", "127.0.0.0/8,::1/128")
+    [ipaddress.ip_network(_cidr, strict=False) for _cidr in TRUSTED_PROXY_CIDRS]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"OPSPORTAL_OUTBOUND_ALLOWED_CIDRS / TRUSTED_PROXY_CIDRS: {_exc}") from None
 
 # --- Portal-specific --------------------------------------------------------------------
 OPSPORTAL_CHAOS_ENABLED = env_bool("OPSPORTAL_CHAOS_ENABLED", default=OPSPORTAL_ENV != "production")

@@ -10,6 +10,11 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opspor
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("LOG_FORMAT", "console")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# The outbound address policy as staging runs it, with loopback allow-listed: test receivers
+# listen on 127.0.0.1, and tests/security/ override these to show each refusal. Set in the
+# environment so servers the tests spawn inherit it (docs/decisions.md).
+os.environ.setdefault("OPSPORTAL_OUTBOUND_ALLOW_PRIVATE", "false")
+os.environ.setdefault("OPSPORTAL_OUTBOUND_ALLOWED_CIDRS", "127.0.0.0/8,::1/128")
 
 from opsportal.settings import *  # noqa: E402,F403
 

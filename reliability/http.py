@@ -13,6 +13,11 @@ Per attempt: the fault-injection hook is consulted, then the call runs inside
 - Timeouts and connect errors count as failures, are retried, and finally raise
   ``OutboundTimeout`` / ``OutboundConnectError`` (both ``OutboundError``).
 - ``CircuitOpenError`` propagates at once: never retried, the server is not touched.
+- Destinations the outbound address policy refuses (``reliability.netpolicy``: loopback,
+  private, link-local, … on the *resolved* address, checked at connect time; URLs with
+  user-info) raise ``OutboundRefused`` at once: never retried, not a breaker failure,
+  nothing sent. The pooled clients' transports resolve the host themselves, check every
+  address and connect to the checked one, so DNS rebinding cannot get round the check.
 
 Each attempt records ``outbound_requests_total{target,outcome}`` and
 ``outbound_request_duration_seconds{target}`` and one structured log line
@@ -34,7 +39,7 @@ import httpx
 import structlog
 from prometheus_client import Counter, Histogram
 
-from reliability import faults
+from reliability import faults, netpolicy
 from reliability.breakers import CircuitOpenError, breaker
 from reliability.retry import RetryPolicy, get_policy, is_retriable_status
 
@@ -82,6 +87,15 @@ class OutboundConnectError(OutboundError):
     retriable = True
 
 
+class OutboundRefused(OutboundError):
+    """The outbound address policy refused the destination; nothing was sent. Never retried.
+
+    The message names the policy and the kind of address, never anything the far side said.
+    """
+
+    retriable = False
+
+
 class OutboundStatusError(Exception):
     """Raised inside the breaker so a 429/5xx counts as a failure (and names it in the breaker's
     last error); caught right outside it, callers never see it."""
@@ -102,8 +116,25 @@ _async_clients: dict[int, tuple[weakref.ref, httpx.AsyncClient]] = {}
 
 def _client_kwargs() -> dict[str, Any]:
     # trust_env=False: no proxy or netrc picked up from the environment by surprise.
-    return {"limits": POOL_LIMITS, "headers": {"User-Agent": USER_AGENT}, "follow_redirects": False,
-            "trust_env": False}
+    return {"headers": {"User-Agent": USER_AGENT}, "follow_redirects": False, "trust_env": False}
+
+
+def guarded_transport(*, verify: Any = True) -> httpx.HTTPTransport:
+    """An httpx transport whose connections go through the outbound address policy.
+
+    httpx does not take a network backend, so the pool's is swapped after construction
+    (httpcore's ConnectionPool hands it to every connection it opens);
+    tests/security/test_outbound_policy.py fails if an upgrade moves it.
+    """
+    transport = httpx.HTTPTransport(verify=verify, limits=POOL_LIMITS, trust_env=False)
+    transport._pool._network_backend = netpolicy.GuardedBackend()
+    return transport
+
+
+def async_guarded_transport(*, verify: Any = True) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=POOL_LIMITS, trust_env=False)
+    transport._pool._network_backend = netpolicy.AsyncGuardedBackend()
+    return transport
 
 
 def _client() -> httpx.Client:
@@ -113,7 +144,7 @@ def _client() -> httpx.Client:
         return client
     with _client_lock:
         if _sync_client is None or _sync_pid != pid:  # new, or inherited across fork (Celery prefork)
-            _sync_client, _sync_pid = httpx.Client(**_client_kwargs()), pid
+            _sync_client, _sync_pid = httpx.Client(transport=guarded_transport(), **_client_kwargs()), pid
         return _sync_client
 
 
@@ -126,7 +157,7 @@ def _aclient() -> httpx.AsyncClient:
         dead = ref()
         if dead is None or dead.is_closed():
             _async_clients.pop(key, None)
-    client = httpx.AsyncClient(**_client_kwargs())
+    client = httpx.AsyncClient(transport=async_guarded_transport(), **_client_kwargs())
     _async_clients[id(loop)] = (weakref.ref(loop), client)
     return client
 
@@ -168,6 +199,15 @@ def _prepare(method: str, url: str | httpx.URL, policy: str | RetryPolicy,
         raise ValueError("only absolute http(s) URLs can be called")
     host = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
     return method.upper(), parsed, host, pol, _timeout(timeout)
+
+
+def _refuse_userinfo(parsed: httpx.URL, method: str, host: str, target: str) -> None:
+    try:
+        netpolicy.check_userinfo(parsed.userinfo)
+    except netpolicy.AddressRefused as exc:
+        _Attempt(target, method, host, 1).done("refused", touched=False)
+        raise OutboundRefused(f"{method} {host} [{target}] {exc}", target=target, method=method, host=host,
+                              attempt=1) from None
 
 
 def _outcome(status: int) -> str:
@@ -216,6 +256,11 @@ class _Attempt:
         else:
             log.warning("outbound_request", **fields)
 
+    def refused(self, exc: netpolicy.AddressRefused) -> OutboundRefused:
+        self.done("refused", touched=False)
+        return OutboundRefused(f"{self.method} {self.host} [{self.target}] {exc}", target=self.target,
+                               method=self.method, host=self.host, attempt=self.attempt)
+
     def transport_error(self, exc: Exception) -> OutboundError:
         if isinstance(exc, httpx.TimeoutException | TimeoutError):
             cls, outcome, what = OutboundTimeout, "timeout", "timed out"
@@ -245,7 +290,8 @@ def request(
 ) -> httpx.Response:
     """Call out through breaker ``target`` under retry ``policy``. See the module docstring."""
     method, parsed, host, pol, to = _prepare(method, url, policy, timeout)
-    b = breaker(target)
+    _refuse_userinfo(parsed, method, host, target)
+    b = breaker(target, exclude=(netpolicy.AddressRefused,))  # a refusal says nothing of the far side
     client = _client()
     attempts = 0
 
@@ -272,6 +318,8 @@ def request(
         except CircuitOpenError:
             rec.done("circuit_open", touched=False)
             raise
+        except netpolicy.AddressRefused as exc:
+            raise rec.refused(exc) from None
         except httpx.TransportError as exc:
             raise rec.transport_error(exc) from exc
         rec.done(_outcome(response.status_code), response.status_code)
@@ -299,7 +347,8 @@ async def arequest(
 ) -> httpx.Response:
     """Async twin of ``request``: same breaker, policy, metrics and faults; no lock held across the call."""
     method, parsed, host, pol, to = _prepare(method, url, policy, timeout)
-    b = breaker(target)
+    _refuse_userinfo(parsed, method, host, target)
+    b = breaker(target, exclude=(netpolicy.AddressRefused,))  # a refusal says nothing of the far side
     client = _aclient()
     attempts = 0
 
@@ -326,6 +375,8 @@ async def arequest(
         except CircuitOpenError:
             rec.done("circuit_open", touched=False)
             raise
+        except netpolicy.AddressRefused as exc:
+            raise rec.refused(exc) from None
         except (httpx.TransportError, TimeoutError) as exc:  # TimeoutError: the breaker's call_timeout
             raise rec.transport_error(exc) from exc
         rec.done(_outcome(response.status_code), response.status_code)

@@ -56,7 +56,7 @@ def test_token_request_entry_names_the_token(token_client):
     ("remote", "real_ip", "expected"),
     [
         ("127.0.0.1", "203.0.113.9", "203.0.113.9"),     # our reverse proxy on the same host
-        ("172.18.0.5", "203.0.113.9", "203.0.113.9"),    # the proxy container on a private network
+        ("172.18.0.5", "203.0.113.9", "172.18.0.5"),     # private but not a trusted proxy (TRUSTED_PROXY_CIDRS)
         ("93.184.216.34", "203.0.113.9", "93.184.216.34"),  # a stranger cannot choose its audited IP
         ("127.0.0.1", "not-an-ip", "127.0.0.1"),
         ("127.0.0.1", "'; DROP TABLE", "127.0.0.1"),
