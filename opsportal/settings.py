@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "reliability.health",
     "reliability.breakers",
     "reliability.webhooks",
+    "runbooks",
 ]
 
 MIDDLEWARE = [
