@@ -42,7 +42,7 @@ def _clean_matchers(matchers: Any) -> list[dict]:
         raise ValidationError({"matchers": exc.messages}) from exc
 
 
-def _snapshot(runbook: Runbook) -> dict:
+def runbook_snapshot(runbook: Runbook) -> dict:
     return {
         "title": runbook.title,
         "slug": runbook.slug,
@@ -94,7 +94,7 @@ def runbook_create(
         raise ValidationError({"slug": [f"a runbook with slug {runbook.slug!r} already exists"]}) from exc
     _add_version(runbook, body=body, actor=actor, change_note=change_note or "created")
     runbook.save(update_fields=["current_version"])
-    audit_record(actor=actor, action=Action.CREATE, target=runbook, changes=diff({}, _snapshot(runbook)), source=source)
+    audit_record(actor=actor, action=Action.CREATE, target=runbook, changes=diff({}, runbook_snapshot(runbook)), source=source)
     emit(Event.CREATED, runbook, _event_data(runbook))
     return runbook
 
@@ -107,8 +107,8 @@ def runbook_update(
     unknown = set(fields) - set(META_FIELDS)
     if unknown:
         raise ValidationError({f: ["not editable"] for f in sorted(unknown)})
-    runbook = Runbook.objects.select_for_update().select_related("current_version", "service", "owner").get(pk=runbook_id)
-    before = _snapshot(runbook)
+    runbook = Runbook.objects.select_for_update(of=("self",)).select_related("current_version", "service", "owner").get(pk=runbook_id)
+    before = runbook_snapshot(runbook)
     if "matchers" in fields:
         fields["matchers"] = _clean_matchers(fields["matchers"])
     for key, value in fields.items():
@@ -121,7 +121,7 @@ def runbook_update(
             new_body = body
     if new_body is not None:
         _add_version(runbook, body=new_body, actor=actor, change_note=change_note)
-    changes = diff(before, _snapshot(runbook))
+    changes = diff(before, runbook_snapshot(runbook))
     if not changes:
         return runbook
     runbook.save()
@@ -131,7 +131,7 @@ def runbook_update(
 
 
 def _set_status(*, runbook_id: int, status: str, action: Action, event: Event, actor: Actor, source: str, reason: str) -> Runbook:
-    runbook = Runbook.objects.select_for_update().select_related("current_version").get(pk=runbook_id)
+    runbook = Runbook.objects.select_for_update(of=("self",)).select_related("current_version").get(pk=runbook_id)
     if runbook.status == status:
         return runbook
     before = runbook.status
@@ -157,7 +157,7 @@ def runbook_archive(*, runbook_id: int, actor: Actor, source: str, reason: str =
 @transaction.atomic
 def runbook_mark_reviewed(*, runbook_id: int, actor: Actor, source: str, note: str = "") -> Runbook:
     """Record a review now: the next one falls due ``review_interval_days`` later."""
-    runbook = Runbook.objects.select_for_update().select_related("current_version").get(pk=runbook_id)
+    runbook = Runbook.objects.select_for_update(of=("self",)).select_related("current_version").get(pk=runbook_id)
     before = runbook.last_reviewed_at
     runbook.last_reviewed_at = timezone.now()
     runbook.last_reviewed_by = actor.user
