@@ -40,6 +40,11 @@ def _runbook_or_404(slug: str) -> Runbook:
     return runbook
 
 
+def _param(request, name: str, limit: int) -> str:
+    # PostgreSQL refuses NUL in text: a search for it is a search for nothing.
+    return request.GET.get(name, "")[:limit].replace("\x00", "")
+
+
 def _int(value, default=None):
     try:
         return int(value)
@@ -49,8 +54,8 @@ def _int(value, default=None):
 
 @ops_page
 def runbook_list_page(request):
-    q = request.GET.get("q", "")[:200]
-    service = request.GET.get("service", "")[:100]
+    q = _param(request, "q", 200)
+    service = _param(request, "service", 100)
     status = request.GET.get("status", "")
     if status not in Runbook.Status.values:
         status = ""

@@ -175,3 +175,23 @@ def test_openapi_documents_the_runbook_endpoints(api_client):
     props = schema["components"]["schemas"]["Runbook"]["properties"]
     assert {"slug", "title", "service", "body", "matchers", "status", "owner", "severity", "review_interval_days",
             "version", "overdue"} <= set(props)
+
+
+@pytest.mark.parametrize("payload", [
+    {"title": "x", "body": 5}, {"title": "x", "body": None}, {"title": ["x"], "body": "y"},
+    {"title": "x\x00", "body": "y"}, {"title": "x", "slug": "bad slug!", "body": body()},
+    {"title": "x", "body": body(), "review_interval_days": -1}, {"title": "x", "body": body(), "severity": "P9"},
+    {"title": "x", "body": body(), "service": "missing"}, {"title": "x", "body": body(), "owner": "ghost"},
+    {"title": "x", "body": body(), "matchers": [{"label": "a", "op": "=", "value": "x" * 600}]},
+    {"title": "x", "body": body(), "status": "deleted"}, {"title": "x", "slug": "new", "body": body()},
+])
+def test_bad_input_is_a_400_never_a_500(user_client, operator, payload):
+    response = user_client(operator).post(URL, payload, format="json")
+    assert response.status_code == 400, response.content
+
+
+@pytest.mark.parametrize("query", ["?service=%00", "?status=%00", "match/?alertname=%00", "match/?%00=x",
+                                   "match/?alertname=" + "x" * 3000])
+def test_odd_query_strings_never_error(token_client, make_runbook, query):
+    make_runbook()
+    assert token_client("read").get(URL + query).status_code in (200, 400)

@@ -186,3 +186,25 @@ def test_filters_by_service_and_status(make_runbook, operator):
     assert 'data-slug="payments"' in client.get("/ops/runbooks/?q=payments-api").content.decode()  # service name
     html = client.get("/ops/runbooks/?status=draft").content.decode()
     assert 'data-slug="drafty"' in html and 'data-slug="payments"' not in html
+
+
+@pytest.mark.parametrize("query", ["q=%00", "q=a%00b", "service=%00", "q=%27%22%3A%2A%21%28", "q=" + "x" * 5000,
+                                   "status=%00", "overdue=%00", "q=%26%7C%21"])
+def test_odd_search_input_never_errors(make_runbook, operator, query):
+    make_runbook()
+    assert _client(operator).get(f"/ops/runbooks/?{query}").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/ops/runbooks/queue-overload/?version=%00", "/ops/runbooks/queue-overload/diff/?from=-1&to=%00",
+                                  "/ops/runbooks/queue-overload/?version=99999999999999999999999"])
+def test_odd_version_input_is_a_404_or_200_never_a_500(make_runbook, operator, path):
+    make_runbook()
+    assert _client(operator).get(path).status_code in (200, 404)
+
+
+def test_edit_form_refuses_nul_and_unknown_service_without_erroring(make_runbook, operator):
+    make_runbook()
+    data = {"title": "a\x00b", "severity": "P1", "status": "published", "review_interval_days": 30,
+            "service": "no-such-service", "matchers": "", "body": body("\x00"), "change_note": ""}
+    response = _client(operator).post("/ops/runbooks/queue-overload/edit/", data)
+    assert response.status_code == 400
