@@ -87,9 +87,6 @@ class RunbookAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
         obj.refresh_from_db()
 
-    def save_related(self, request, form, formsets, change):
-        pass  # the inline is read-only; nothing else to save
-
     def _each(self, request, queryset, service, done: str) -> None:
         actor = Actor.from_request(request)
         for runbook in queryset:
