@@ -15,7 +15,7 @@ from audit.actors import Actor
 from opsportal.api.pagination import IdCursorPagination
 from opsportal.catalog.models import Service
 from runbooks import selectors, services
-from runbooks.matching import clean_matchers
+from runbooks.matching import clean_matchers, in_order
 from runbooks.models import Runbook
 
 RUNBOOK_SCOPES = {"read": "read", "write": "runbooks:write"}
@@ -50,6 +50,7 @@ class RunbookSerializer(serializers.ModelSerializer):
     def to_representation(self, instance):
         data = super().to_representation(instance)
         data["body"] = instance.body
+        data["matchers"] = in_order(instance.matchers)
         return data
 
     def get_version(self, obj) -> int | None:

@@ -19,7 +19,7 @@ from django.db import transaction
 
 from audit.actors import Actor
 from runbooks import services
-from runbooks.matching import clean_matchers
+from runbooks.matching import clean_matchers, in_order
 from runbooks.models import Runbook
 
 FRONT_MATTER_KEYS = ("title", "slug", "service", "owner", "severity", "status", "review_interval_days", "matchers")
@@ -160,7 +160,7 @@ def export_text(runbook: Runbook) -> str:
         "severity": runbook.severity,
         "status": runbook.status,
         "review_interval_days": runbook.review_interval_days,
-        "matchers": runbook.matchers,
+        "matchers": in_order(runbook.matchers),
     }
     meta = {k: v for k, v in meta.items() if v not in (None, "")}
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=None, width=1000)

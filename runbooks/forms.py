@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from opsportal.catalog.models import Service
-from runbooks.matching import clean_matchers
+from runbooks.matching import clean_matchers, in_order
 from runbooks.models import Runbook
 from runbooks.services import validate_body
 
@@ -61,5 +61,5 @@ class RunbookForm(forms.Form):
             "title": runbook.title, "service": runbook.service.name if runbook.service_id else None,
             "owner": runbook.owner.get_username() if runbook.owner_id else None, "severity": runbook.severity,
             "status": runbook.status, "review_interval_days": runbook.review_interval_days,
-            "matchers": json.dumps(runbook.matchers, indent=2) if runbook.matchers else "", "body": runbook.body,
+            "matchers": json.dumps(in_order(runbook.matchers), indent=2) if runbook.matchers else "", "body": runbook.body,
         }

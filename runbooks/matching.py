@@ -54,6 +54,11 @@ def clean_matchers(raw) -> list[dict]:
     return cleaned
 
 
+def in_order(matchers: Iterable[Mapping]) -> list[dict]:
+    """label, op, value — the reading order (jsonb stores keys in its own order)."""
+    return [{"label": m["label"], "op": m["op"], "value": m["value"]} for m in matchers or []]
+
+
 def matcher_holds(matcher: Mapping, labels: Mapping[str, str]) -> bool:
     actual = str(labels.get(matcher["label"], ""))
     op, value = matcher["op"], matcher["value"]

@@ -104,6 +104,7 @@ def test_export_then_import_round_trips_with_no_new_version(tmp_path, operator):
     exported = (out / "payment-processing-failure.md").read_text()
     assert exported.startswith("---\ntitle: Payment processing failure\nslug: payment-processing-failure\n")
     assert "webhooks_retry --since 1h" in exported
+    assert "matchers:\n- {label: alertname, op: '=', value: PaymentProcessingFailure}\n" in exported
 
 
 def test_the_shipped_runbooks_import_cleanly_with_their_services():
