@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -33,7 +34,7 @@ class Runbook(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     severity = models.CharField(max_length=2, choices=Severity.choices, default=Severity.P2)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    review_interval_days = models.PositiveIntegerField(default=90)
+    review_interval_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1), MaxValueValidator(3650)])
     last_reviewed_at = models.DateTimeField(null=True, blank=True)
     last_reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     matchers = models.JSONField(default=list, blank=True)

@@ -195,3 +195,9 @@ def test_bad_input_is_a_400_never_a_500(user_client, operator, payload):
 def test_odd_query_strings_never_error(token_client, make_runbook, query):
     make_runbook()
     assert token_client("read").get(URL + query).status_code in (200, 400)
+
+
+@pytest.mark.parametrize("days", [0, 3651])
+def test_review_interval_is_bounded(user_client, operator, days):
+    response = user_client(operator).post(URL, _payload(review_interval_days=days), format="json")
+    assert response.status_code == 400 and "review_interval_days" in response.json()["errors"]
