@@ -208,3 +208,20 @@ def test_edit_form_refuses_nul_and_unknown_service_without_erroring(make_runbook
             "service": "no-such-service", "matchers": "", "body": body("\x00"), "change_note": ""}
     response = _client(operator).post("/ops/runbooks/queue-overload/edit/", data)
     assert response.status_code == 400
+
+
+def test_the_portal_sign_in_has_the_same_lockout_as_the_admin(client, support_nonstaff, settings):
+    def attempt(password):
+        return client.post("/login/", {"username": "suki", "password": password}, REMOTE_ADDR="10.9.8.7")
+
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert attempt("wrong").status_code == 200
+    assert attempt("wrong").status_code == 429
+    assert attempt(PASSWORD).status_code == 429 and "_auth_user_id" not in client.session
+    assert AuditEntry.objects.filter(action="auth.login_failed").count() >= 1
+
+
+def test_the_portal_sign_in_is_in_the_admin_look():
+    html = Client().get("/login/").content.decode()
+    assert 'id="site-name"' in html and "opsportal" in html and 'id="login-form"' in html
+    assert 'action="/login/"' in html and "style=" not in html
