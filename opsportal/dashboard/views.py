@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from opsportal.accounts.roles import user_roles
+from opsportal.accounts.roles import ROLES, user_roles
 from opsportal.dashboard.panels import Panel, panel_get, panels_for
 from opsportal.dashboard.selectors import overview_counters, recent_events_for
 from opsportal.events.groups import domains_for_user
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def may_use_portal(user) -> bool:
     """/ops/ is for signed-in people with a role (or superusers); staff status plays no part."""
-    return bool(user and user.is_authenticated and user.is_active and (user.is_superuser or user_roles(user)))
+    return bool(user and user.is_authenticated and user.is_active and (user.is_superuser or user_roles(user) & set(ROLES)))
 
 
 def portal_login_required(view):

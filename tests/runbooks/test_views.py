@@ -225,3 +225,11 @@ def test_the_portal_sign_in_is_in_the_admin_look():
     html = Client().get("/login/").content.decode()
     assert 'id="site-name"' in html and "opsportal" in html and 'id="login-form"' in html
     assert 'action="/login/"' in html and "style=" not in html
+
+
+def test_a_group_that_is_not_a_role_does_not_open_the_portal(django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(username="grouped", password=PASSWORD)
+    user.groups.add(Group.objects.create(name="newsletter"))
+    assert _client(user).get("/ops/runbooks/").status_code == 403
