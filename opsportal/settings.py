@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "reliability.health",
     "reliability.breakers",
     "reliability.webhooks",
+    "runbooks",
 ]
 
 MIDDLEWARE = [

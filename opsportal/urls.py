@@ -5,6 +5,7 @@ from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from opsportal.api import errors
+from opsportal.dashboard.login import PortalLoginView, PortalLogoutView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/ops/", permanent=False), name="home"),  # the admin's "View site"
@@ -12,8 +13,11 @@ urlpatterns = [
     path("internal/", include("reliability.health.internal_urls")),
     path("metrics", ExportToDjangoView, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
+    path("login/", PortalLoginView.as_view(), name="portal-login"),
+    path("logout/", PortalLogoutView.as_view(), name="portal-logout"),
     path("ops/breakers/", include("reliability.breakers.ops_urls")),
     path("ops/dlq/", include("reliability.webhooks.dlq_ops")),
+    path("ops/runbooks/", include("runbooks.ops_urls")),
     path("ops/", include("opsportal.dashboard.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Split view: its settings script is a separate request, not inline (Content-Security-Policy).

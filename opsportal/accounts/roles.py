@@ -30,10 +30,14 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "webhooks.deliveryattempt": ("view",),
         "webhooks.webhookrejection": ("view",),
         "webhooks.webhookfailure": ("view",),
+        "runbooks.runbook": ("view", "add", "change"),
+        "runbooks.runbookversion": ("view",),
     },
     SUPPORT: {
         "catalog.service": ("view",),
         "breakers.circuitbreaker": ("view",),
+        "runbooks.runbook": ("view",),
+        "runbooks.runbookversion": ("view",),
     },
     CHAOS_OPERATOR: {
         "catalog.service": ("view",),

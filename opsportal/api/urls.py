@@ -5,10 +5,12 @@ from rest_framework.routers import SimpleRouter
 
 from audit.api import AuditEntryViewSet, audit_export_csv
 from opsportal.catalog.api import ServiceViewSet
+from runbooks.api import RunbookViewSet
 
 router = SimpleRouter(trailing_slash=True)
 router.register("services", ServiceViewSet, basename="service")
 router.register("audit", AuditEntryViewSet, basename="audit")
+router.register("runbooks", RunbookViewSet, basename="runbook")
 
 urlpatterns = [
     path("audit/export.csv", audit_export_csv, name="audit-export"),

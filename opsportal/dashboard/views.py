@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from opsportal.accounts.roles import ROLES, user_roles
 from opsportal.dashboard.panels import Panel, panel_get, panels_for
 from opsportal.dashboard.selectors import overview_counters, recent_events_for
 from opsportal.events.groups import domains_for_user
@@ -23,12 +24,18 @@ from opsportal.events.selectors import event_latest_id
 log = logging.getLogger(__name__)
 
 
-def staff_required(view):
-    """Anonymous → the admin login; signed in but not staff → 403.
+def may_use_portal(user) -> bool:
+    """/ops/ is for signed-in people with a role (or superusers); staff status plays no part."""
+    return bool(user and user.is_authenticated and user.is_active and (user.is_superuser or user_roles(user) & set(ROLES)))
+
+
+def portal_login_required(view):
+    """Anonymous → the portal's sign-in (/login/); signed in without a role → 403.
 
     An htmx request from a page whose session expired gets 401 with
     ``HX-Refresh`` so the whole page reloads (to the login) instead of the
-    login form being swapped into a panel.
+    login form being swapped into a panel. Other /ops/ apps (runbooks) use
+    this for their pages too.
     """
 
     @wraps(view)
@@ -39,12 +46,17 @@ def staff_required(view):
                 response = HttpResponse(status=401)
                 response["HX-Refresh"] = "true"
                 return response
-            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-        if not (user.is_active and user.is_staff):
+            return redirect_to_login(request.get_full_path(), reverse("portal-login"))
+        if not may_use_portal(user):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
-    return never_cache(require_GET(wrapper))
+    return never_cache(wrapper)
+
+
+def ops_page(view):
+    """A read-only /ops/ page: GET only, behind the role gate."""
+    return portal_login_required(require_GET(view))
 
 
 def render_panel(request, panel: Panel) -> str:
@@ -56,7 +68,7 @@ def render_panel(request, panel: Panel) -> str:
         return render_to_string("dashboard/_panel_error.html", {"panel": panel}, request=request)
 
 
-@staff_required
+@ops_page
 def overview(request):
     panels = [(panel, render_panel(request, panel)) for panel in panels_for(request.user)]
     context = {
@@ -71,7 +83,7 @@ def overview(request):
     return render(request, "dashboard/overview.html", context)
 
 
-@staff_required
+@ops_page
 def panel_fragment(request, key: str):
     panel = panel_get(key)
     if panel is None or panel.domain not in domains_for_user(request.user):
@@ -79,6 +91,6 @@ def panel_fragment(request, key: str):
     return HttpResponse(render_panel(request, panel))
 
 
-@staff_required
+@ops_page
 def counters_fragment(request):
     return render(request, "dashboard/_counters.html", {"counters": overview_counters(request.user)})

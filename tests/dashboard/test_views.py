@@ -47,10 +47,10 @@ def non_staff(django_user_model):
 
 
 @pytest.mark.parametrize("path", ["/ops/", "/ops/counters/", "/ops/panels/catalog-recent/"])
-def test_anonymous_is_sent_to_the_admin_login(path):
+def test_anonymous_is_sent_to_the_portal_sign_in(path):
     response = _client().get(path)
     assert response.status_code == 302
-    assert response["Location"] == f"/admin/login/?next={path}"
+    assert response["Location"] == f"/login/?next={path}"
 
 
 def test_anonymous_htmx_request_reloads_the_page_instead_of_swapping_the_login_form():
@@ -59,8 +59,16 @@ def test_anonymous_htmx_request_reloads_the_page_instead_of_swapping_the_login_f
 
 
 @pytest.mark.parametrize("path", ["/ops/", "/ops/counters/", "/ops/panels/catalog-recent/"])
-def test_signed_in_non_staff_is_forbidden(non_staff, path):
+def test_signed_in_without_a_role_is_forbidden(non_staff, path):
     assert _client(non_staff).get(path).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/ops/", "/ops/counters/", "/ops/panels/catalog-recent/"])
+def test_roles_not_staff_status_open_the_dashboard(non_staff, path):
+    from django.contrib.auth.models import Group
+
+    non_staff.groups.add(Group.objects.get(name="support"))
+    assert _client(non_staff).get(path).status_code == 200
 
 
 def test_overview_renders_in_the_admin_look_with_panels_feed_and_assets(operator):
