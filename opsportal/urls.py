@@ -13,7 +13,7 @@ urlpatterns = [
     path("metrics", ExportToDjangoView, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("ops/breakers/", include("reliability.breakers.ops_urls")),
-    path("ops/dlq/", include("reliability.webhooks.dlq_ops")),
+    path("ops/dlq/", include("reliability.webhooks.views.dlq")),
     path("ops/", include("opsportal.dashboard.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

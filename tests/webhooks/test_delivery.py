@@ -23,19 +23,15 @@ from opsportal.events.models import OutboxEvent
 from reliability import http
 from reliability.breakers import BreakerConfig, breaker, declare
 from reliability.retry import WEBHOOK
-from reliability.webhooks.delivery import (
-    RetryPlan,
-    _claim,
-    _record,
-    deliveries_attempt,
-    deliveries_sweep,
-    delivery_attempt,
-    dispatch_flush,
-    sign,
-)
+from reliability.webhooks.dispatch import dispatch_flush
+from reliability.webhooks.engine import deliveries_attempt, deliveries_sweep, delivery_attempt
+from reliability.webhooks.engine.claim import claim as _claim
+from reliability.webhooks.engine.policy import RetryPlan
+from reliability.webhooks.engine.record import record as _record
+from reliability.webhooks.engine.send import sign
 from reliability.webhooks.models import Delivery, DeliveryAttempt, WebhookEvent, WebhookFailure
-from reliability.webhooks.selectors import source_config_load
-from reliability.webhooks.services import webhook_event_ingest
+from reliability.webhooks.selectors.config import source_config_load
+from reliability.webhooks.services.ingest import webhook_event_ingest
 from reliability.webhooks.signatures import VerifiedWebhook
 from reliability.webhooks.tasks import deliver_batch
 from tests.webhooks.receiver import DEST_SECRET, Receiver, Reply
@@ -229,7 +225,7 @@ def test_a_dlq_replay_spends_one_attempt_and_reopens_the_same_failure(route, rec
         assert delivery.status == Delivery.Status.DEAD and delivery.attempts == 2
         failure = WebhookFailure.objects.get(delivery=delivery)
 
-        def replay():  # what dlq_retry does to the rows (reliability/webhooks/dlq.py)
+        def replay():  # what dlq_retry does to the rows (reliability/webhooks/services/dlq.py)
             WebhookFailure.objects.filter(pk=failure.pk).update(
                 resolution="retried", retry_count=failure.retry_count + 1, resolved_by_label="olivia", resolved_at=T0
             )
@@ -455,7 +451,7 @@ def test_an_expired_lease_is_reclaimed_by_the_sweep_and_the_stale_holder_cannot_
         assert stats.reclaimed == 1 and stats.delivered == 1
 
         # The "dead" worker wakes up and reports success with its old token: ignored.
-        from reliability.webhooks.delivery import Outcome
+        from reliability.webhooks.engine.jobs import Outcome
 
         lost = _record([Outcome(job, DeliveryAttempt.Result.SUCCESS, T0, status_code=200, latency_ms=5)], token=token)
     assert lost.lost == 1
@@ -519,7 +515,7 @@ def test_a_long_batch_renews_its_lease_so_the_sweep_does_not_take_it_back(make_d
 
     threading.Thread(target=run).start()
     time.sleep(2.2)  # past the first lease, before the second wave ends
-    from reliability.webhooks.delivery import deliveries_reclaim_expired
+    from reliability.webhooks.engine import deliveries_reclaim_expired
 
     assert not done.is_set(), "the batch should still be running"
     assert deliveries_reclaim_expired() == 0, "the runner renews the lease while the batch is in progress"
@@ -531,7 +527,7 @@ def test_a_long_batch_renews_its_lease_so_the_sweep_does_not_take_it_back(make_d
 def test_dispatch_enqueues_batched_tasks_after_commit(db, django_capture_on_commit_callbacks, settings):
     import redis
 
-    from reliability.webhooks.delivery import deliveries_dispatch
+    from reliability.webhooks.dispatch import deliveries_dispatch
 
     settings.WEBHOOK_DELIVERY_BATCH_SIZE = 2
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
@@ -549,12 +545,12 @@ def test_dispatch_enqueues_batched_tasks_after_commit(db, django_capture_on_comm
 
 
 def test_dispatch_buffer_is_prompt_when_quiet_and_bounded_when_busy(monkeypatch, settings):
-    from reliability.webhooks import delivery
+    from reliability.webhooks import dispatch as delivery
 
     published: list[tuple[float, list[int]]] = []
     monkeypatch.setattr(delivery, "_enqueue", lambda kind, ids: published.append((time.monotonic(), ids)))
     settings.WEBHOOK_DISPATCH_INTERVAL = 1.0
-    buffer = delivery._DispatchBuffer()
+    buffer = delivery.DispatchBuffer()
 
     # Quiet: one id is published within the short window, not after the interval.
     added = time.monotonic()

@@ -6,8 +6,7 @@ import pytest
 
 from opsportal.demo import SeedContext
 from opsportal.events.models import OutboxEvent
-from reliability.webhooks.demo import DEMO_DESTINATION, DEMO_SOURCE, seed_webhooks
-from reliability.webhooks.dlq_demo import DEMO_DLQ_EVENTS, seed_dlq
+from reliability.webhooks.demo import DEMO_DESTINATION, DEMO_DLQ_EVENTS, DEMO_SOURCE, seed_dlq, seed_webhooks
 from reliability.webhooks.models import Delivery, WebhookFailure
 
 pytestmark = pytest.mark.django_db(transaction=True)

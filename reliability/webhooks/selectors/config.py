@@ -1,4 +1,4 @@
-"""Reads for the webhook gateway, including the in-process source cache of the ingest path."""
+"""Reads of the webhook configuration, including the in-process source cache of the ingest path."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fnmatch import fnmatchcase
 from django.conf import settings
 from django.db.models import QuerySet
 
-from reliability.webhooks.models import Delivery, WebhookDestination, WebhookEvent, WebhookSource
+from reliability.webhooks.models import WebhookDestination, WebhookSource
 from reliability.webhooks.signatures import signing_keys
 
 _CACHE_MAX_ENTRIES = 1000  # unknown slugs are cached too; bound the memory a slug scan can take
@@ -95,6 +95,7 @@ def source_for_ingest(slug: str) -> SourceConfig | None:
 
 
 def source_cache_clear() -> None:
+    """Forget cached sources (the config services call it on commit of every change)."""
     with _cache_lock:
         _cache.clear()
 
@@ -111,9 +112,12 @@ def destination_list() -> QuerySet[WebhookDestination]:
     return WebhookDestination.objects.all()
 
 
-def event_deliveries(event_id: int) -> QuerySet[Delivery]:
-    return Delivery.objects.filter(event_id=event_id).select_related("destination")
+def subscribed(event_type: str, patterns: list[str]) -> bool:
+    """Whether a destination's ``event_types`` patterns (``incident.*``, ``*``) take this portal event."""
+    return any(isinstance(p, str) and fnmatchcase(event_type, p) for p in patterns or ())
 
 
-def event_get(*, source_id: int, provider_event_id: str) -> WebhookEvent | None:
-    return WebhookEvent.objects.filter(source_id=source_id, provider_event_id=provider_event_id).first()
+def destinations_subscribed_to(event_type: str) -> list[int]:
+    """Enabled destinations whose subscriptions match (a disabled destination's subscription is paused)."""
+    rows = WebhookDestination.objects.filter(enabled=True).values_list("pk", "event_types")
+    return [pk for pk, patterns in rows if patterns and subscribed(event_type, patterns)]
