@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("ops/breakers/", include("reliability.breakers.ops_urls")),
     path("ops/dlq/", include("reliability.webhooks.views.dlq")),
+    path("ops/_sink/", include("reliability.webhooks.views.sink")),  # development only (404 elsewhere)
     path("ops/", include("opsportal.dashboard.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -227,7 +227,10 @@ class WebhookDestinationForm(forms.ModelForm):
 
 
 class DestinationDisableForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000, strip=True)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 36}),
+        max_length=2000, strip=True,
+    )
 
 
 @admin.register(WebhookDestination)

@@ -16,7 +16,10 @@ from reliability.webhooks.services.dlq import DlqItemNotOpen, dlq_discard, dlq_r
 
 
 class DlqDiscardForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000, strip=True)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 36}),
+        max_length=2000, strip=True,
+    )
 
 
 @admin.register(WebhookFailure)
