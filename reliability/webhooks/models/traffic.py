@@ -40,6 +40,9 @@ class WebhookEvent(models.Model):
     body = models.BinaryField()
     received_at = models.DateTimeField(default=timezone.now)  # BRIN-indexed below: append-only, range-scanned
     body_purged_at = models.DateTimeField(null=True, blank=True, help_text="set when retention emptied the body")
+    # Only for schemes whose event id is unsigned (GitHub, HMAC with an event-id header): replays of
+    # a captured body under a fresh id are duplicates within WEBHOOK_BODY_DEDUPE_SECONDS.
+    body_sha256 = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -49,7 +52,11 @@ class WebhookEvent(models.Model):
                 fields=["provider_event_id"], condition=Q(source__isnull=True), name="webhooks_outbound_event_unique"
             ),
         ]
-        indexes = [BrinIndex(fields=["received_at"], name="webhooks_event_received_brin")]
+        indexes = [
+            BrinIndex(fields=["received_at"], name="webhooks_event_received_brin"),
+            models.Index(fields=["source", "body_sha256", "received_at"], name="webhooks_event_body_hash_idx",
+                         condition=Q(body_sha256__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.event_type or '-'} ({self.provider_event_id})"

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from reliability.webhooks.models import WebhookDestination, WebhookSource
-from reliability.webhooks.signatures import signing_keys
+from reliability.webhooks.signatures import SIGNED_EVENT_TYPE_SCHEMES, event_id_signed, signing_keys
 
 _CACHE_MAX_ENTRIES = 1000  # unknown slugs are cached too; bound the memory a slug scan can take
 
@@ -39,8 +39,12 @@ class SourceConfig:
     hmac_event_id_header: str
     enabled: bool
     routes: tuple[SourceRoute, ...]
+    type_signed: bool = True  # the event type comes from the signed body (not GitHub's header)
+    id_signed: bool = True  # the event id is signed; otherwise ingestion also dedupes on the body hash
 
     def destination_ids_for(self, event_type: str) -> list[int]:
+        if not self.type_signed:  # an unsigned type must not choose destinations: unfiltered routes only
+            return [r.destination_id for r in self.routes if not r.event_types]
         return [r.destination_id for r in self.routes if r.matches(event_type)]
 
 
@@ -72,6 +76,8 @@ def source_config_load(slug: str) -> SourceConfig | None:
         hmac_event_id_header=source.hmac_event_id_header,
         enabled=source.enabled,
         routes=routes,
+        type_signed=source.scheme in SIGNED_EVENT_TYPE_SCHEMES,
+        id_signed=event_id_signed(source.scheme, source.hmac_event_id_header),
     )
 
 

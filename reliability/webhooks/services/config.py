@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +26,12 @@ from opsportal.events.services import emit
 from reliability.webhooks.models import WebhookDestination, WebhookRoute, WebhookSource
 from reliability.webhooks.names import Action, Event
 from reliability.webhooks.selectors.config import source_cache_clear
-from reliability.webhooks.signatures import decode_standard_secret, generate_standard_secret, validate_secret
+from reliability.webhooks.signatures import (
+    SIGNED_EVENT_TYPE_SCHEMES,
+    decode_standard_secret,
+    generate_standard_secret,
+    validate_secret,
+)
 
 MAX_SECRETS = 5
 MAX_EVENT_TYPE_PATTERNS = 50
@@ -50,6 +56,22 @@ class RouteSpec:
 
 
 # --- validation shared by the services ------------------------------------------------
+
+
+# Portal events only auditors may see (events/groups.py sends them to ops.audit): never delivered
+# outbound, and a subscription that names them is refused.
+UNSUBSCRIBABLE_SEGMENTS = ("audit", "auth", "token")
+
+
+def _validate_subscriptions(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        segment = pattern.split(".", 1)[0]
+        if segment != "*" and any(fnmatchcase(name, segment) for name in UNSUBSCRIBABLE_SEGMENTS):
+            raise ValidationError({"event_types": [
+                f"{pattern!r}: auth.*, token.* and audit.* events are for auditors only and cannot be delivered "
+                "to a destination ('*' subscribes to everything else)"
+            ]})
+    return patterns
 
 
 def _validate_event_type_patterns(value: Any, field: str) -> list[str]:
@@ -106,7 +128,7 @@ def destination_validate(destination: WebhookDestination) -> None:
         decode_standard_secret(destination.signing_secret)
     except ValueError as exc:
         raise ValidationError({"signing_secret": [f"not a Standard Webhooks secret: {exc}"]}) from exc
-    destination.event_types = _validate_event_type_patterns(destination.event_types, "event_types")
+    destination.event_types = _validate_subscriptions(_validate_event_type_patterns(destination.event_types, "event_types"))
     destination.full_clean(validate_unique=False, validate_constraints=False)
 
 
@@ -131,6 +153,21 @@ def routes_validate(routes: Iterable[RouteSpec | dict]) -> list[RouteSpec]:
 # --- snapshots: what audit entries and events may show -----------------------------------
 
 _REDACTED = "<redacted>"
+
+
+def _check_route_filters(source: WebhookSource, specs: list[RouteSpec] | None) -> None:
+    """Event-type filters need a signed event type: refused for schemes whose type header is unsigned."""
+    if source.scheme in SIGNED_EVENT_TYPE_SCHEMES:
+        return
+    if specs is None:
+        filtered = source.pk and WebhookRoute.objects.filter(source=source).exclude(event_types=[]).exists()
+    else:
+        filtered = any(spec.event_types for spec in specs)
+    if filtered:
+        raise ValidationError({"routes": [
+            f"the {source.scheme} scheme does not sign the event type (X-GitHub-Event), so routes cannot filter on "
+            "it: route every event to these destinations"
+        ]})
 
 
 def _source_snapshot(source: WebhookSource) -> dict:
@@ -334,6 +371,7 @@ def webhook_source_create(
     webhook_source = WebhookSource(slug=slug, scheme=scheme, secrets=list(secrets or []), **fields)
     source_validate(webhook_source)
     specs = routes_validate(routes)
+    _check_route_filters(webhook_source, specs)
     try:
         with transaction.atomic():
             webhook_source.save(force_insert=True)
@@ -371,6 +409,7 @@ def webhook_source_update(
         setattr(webhook_source, key, list(value) if key == "secrets" else value)
     source_validate(webhook_source)
     specs = routes_validate(routes) if routes is not None else None
+    _check_route_filters(webhook_source, specs)
     if {f: getattr(webhook_source, f) for f in SOURCE_FIELDS} != {f: before[f] for f in SOURCE_FIELDS}:
         try:
             with transaction.atomic():

@@ -9,13 +9,14 @@ does the same with the ORM, and outbound portal events use it too.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 from django.conf import settings
@@ -73,7 +74,34 @@ WITH ev AS (
 )
 SELECT ev.id, (SELECT count(*) FROM deliveries) FROM ev
 """  # noqa: S608 - table names come from model metadata, values are parameters
+# For schemes whose event id is not signed (GitHub, HMAC with an event-id header): also a
+# duplicate when the same body arrived from this source within the dedupe window, whatever
+# id it carries now. The third column is that earlier event.
+_INGEST_HASHED_SQL = f"""
+WITH prior AS (
+    SELECT id FROM {_EVENT_TABLE}
+    WHERE source_id = %s AND body_sha256 = %s AND received_at >= %s
+    ORDER BY id LIMIT 1
+), ev AS (
+    INSERT INTO {_EVENT_TABLE} (source_id, direction, provider_event_id, event_type, headers, body, received_at, body_sha256)
+    SELECT %s, 'inbound', %s, %s, %s::jsonb, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM prior)
+    ON CONFLICT (source_id, provider_event_id) DO NOTHING
+    RETURNING id
+), deliveries AS (
+    INSERT INTO {_DELIVERY_TABLE} (event_id, destination_id, status, attempts, next_attempt_at, last_error, created_at)
+    SELECT ev.id, d.destination_id, 'pending', 0, %s, '', %s
+    FROM ev CROSS JOIN unnest(%s::bigint[]) AS d(destination_id)
+    RETURNING 1
+)
+SELECT (SELECT id FROM ev), (SELECT count(*) FROM deliveries), (SELECT id FROM prior)
+"""  # noqa: S608 - table names come from model metadata, values are parameters
 _ORIGINAL_SQL = f"SELECT id FROM {_EVENT_TABLE} WHERE source_id = %s AND provider_event_id = %s"  # noqa: S608
+DEFAULT_BODY_DEDUPE_SECONDS = 86_400
+
+
+def body_dedupe_seconds() -> int:
+    """How long a body from an unsigned-id scheme counts as seen (``WEBHOOK_BODY_DEDUPE_SECONDS``)."""
+    return int(getattr(settings, "WEBHOOK_BODY_DEDUPE_SECONDS", DEFAULT_BODY_DEDUPE_SECONDS))
 
 
 def _ingest_cursor():
@@ -93,17 +121,19 @@ def _ingest_cursor():
     return connection._prepare_cursor(psycopg.Cursor(connection.connection))
 
 
-def _run_ingest(params: list, source_id: int, provider_event_id: str) -> IngestResult:
+def _run_ingest(sql: str, params: list, source_id: int, provider_event_id: str) -> IngestResult:
     with _ingest_cursor() as cursor:
         raw = connection.connection
         threshold = raw.prepare_threshold
         if settings.DATABASE_PREPARED_STATEMENTS:
             raw.prepare_threshold = 0  # prepare on first use; the statement text never changes
         try:
-            cursor.execute(_INGEST_SQL, params)
+            cursor.execute(sql, params)
             row = cursor.fetchone()
-            if row is not None:
+            if row is not None and row[0] is not None:
                 return IngestResult(event_id=row[0], duplicate=False, deliveries=row[1])
+            if row is not None and row[2] is not None:  # the hashed statement: the same body came before
+                return IngestResult(event_id=row[2], duplicate=True, deliveries=0)
             # ON CONFLICT waited for any concurrent inserter to commit, so the original is visible now.
             cursor.execute(_ORIGINAL_SQL, [source_id, provider_event_id])
             original = cursor.fetchone()
@@ -114,13 +144,20 @@ def _run_ingest(params: list, source_id: int, provider_event_id: str) -> IngestR
     return IngestResult(event_id=original[0], duplicate=True, deliveries=0)
 
 
-def _ingest_postgresql(*, source_id: int, verified: VerifiedWebhook, headers: dict, body: bytes, destination_ids: list[int], now: datetime) -> IngestResult:
-    params = [
-        source_id, verified.provider_event_id, verified.event_type, json.dumps(headers), body, now,
-        now, now, destination_ids,
-    ]
+def _ingest_postgresql(*, source_id: int, verified: VerifiedWebhook, headers: dict, body: bytes, destination_ids: list[int], now: datetime, body_sha256: str | None) -> IngestResult:
+    if body_sha256 is None:
+        sql, params = _INGEST_SQL, [
+            source_id, verified.provider_event_id, verified.event_type, json.dumps(headers), body, now,
+            now, now, destination_ids,
+        ]
+    else:
+        sql, params = _INGEST_HASHED_SQL, [
+            source_id, body_sha256, now - timedelta(seconds=body_dedupe_seconds()),
+            source_id, verified.provider_event_id, verified.event_type, json.dumps(headers), body, now, body_sha256,
+            now, now, destination_ids,
+        ]
     try:
-        return _run_ingest(params, source_id, verified.provider_event_id)
+        return _run_ingest(sql, params, source_id, verified.provider_event_id)
     except OperationalError:
         if connection.in_atomic_block:
             raise
@@ -129,15 +166,24 @@ def _ingest_postgresql(*, source_id: int, verified: VerifiedWebhook, headers: di
         # commit, this one finds the event and answers it as a duplicate with its id.
         log.warning("webhook ingest: database connection lost, reconnecting once", exc_info=True)
         connection.close()
-        return _run_ingest(params, source_id, verified.provider_event_id)
+        return _run_ingest(sql, params, source_id, verified.provider_event_id)
 
 
-def _ingest_portable(*, source_id: int, verified: VerifiedWebhook, headers: dict, body: bytes, destination_ids: list[int], now: datetime) -> IngestResult:
+def _ingest_portable(*, source_id: int, verified: VerifiedWebhook, headers: dict, body: bytes, destination_ids: list[int], now: datetime, body_sha256: str | None) -> IngestResult:
     """The ORM path (SQLite in the embedded default): a duplicate is the unique provider id refusing the insert."""
     with transaction.atomic():
+        if body_sha256 is not None:
+            prior = (
+                WebhookEvent.objects.filter(source_id=source_id, body_sha256=body_sha256,
+                                            received_at__gte=now - timedelta(seconds=body_dedupe_seconds()))
+                .order_by("id").values_list("pk", flat=True).first()
+            )
+            if prior is not None:
+                return IngestResult(event_id=prior, duplicate=True, deliveries=0)
         event = event_with_deliveries_insert(
             event=WebhookEvent(source_id=source_id, provider_event_id=verified.provider_event_id,
-                               event_type=verified.event_type, headers=headers, body=body, received_at=now),
+                               event_type=verified.event_type, headers=headers, body=body, received_at=now,
+                               body_sha256=body_sha256),
             destination_ids=destination_ids, now=now,
         )
         if event is None:
@@ -154,11 +200,15 @@ def webhook_event_ingest(*, config: SourceConfig, verified: VerifiedWebhook, hea
     Returns after the write is committed (the caller answers 202 only then).
     Duplicates return the original event id and create nothing. Deliveries
     are due at once (``next_attempt_at`` = now) and handed to a worker after commit (the sweep is the backstop).
+    Where the scheme does not sign the event id (``config.id_signed`` false), the same body from
+    the same source within ``WEBHOOK_BODY_DEDUPE_SECONDS`` is a duplicate too, whatever id it carries.
     """
     now = timezone.now()
     destination_ids = config.destination_ids_for(verified.event_type)
+    body_sha256 = None if config.id_signed or body_dedupe_seconds() <= 0 else hashlib.sha256(body).hexdigest()
     ingest = _ingest_postgresql if connection.vendor == "postgresql" and not portable else _ingest_portable
-    result = ingest(source_id=config.id, verified=verified, headers=headers, body=body, destination_ids=destination_ids, now=now)
+    result = ingest(source_id=config.id, verified=verified, headers=headers, body=body, destination_ids=destination_ids,
+                    now=now, body_sha256=body_sha256)
     if result.deliveries and not result.duplicate:
         deliveries_dispatch_for_events([result.event_id])  # after commit: a worker sends them at once
     return result

@@ -20,6 +20,7 @@ import json
 from django.db import transaction
 from django.utils import timezone
 
+from opsportal.events.groups import domain_for
 from opsportal.events.models import OutboxEvent
 from reliability.webhooks.dispatch import deliveries_dispatch_for_events
 from reliability.webhooks.models import WebhookEvent
@@ -28,6 +29,11 @@ from reliability.webhooks.selectors.config import destinations_subscribed_to
 from reliability.webhooks.services.ingest import event_with_deliveries_insert
 
 RELAY_KEY = "webhooks.outbound"
+
+
+def _auditors_only(event: OutboxEvent) -> bool:
+    # auth.*, token.*, audit.*: failed logins with usernames, token grants, the trail itself.
+    return domain_for(event.type) == "audit"
 
 
 def _loops_back(event: OutboxEvent) -> bool:
@@ -67,7 +73,7 @@ def webhook_outbound_event_record(*, outbox_event: OutboxEvent, destination_ids:
 
 def outbound_event_relay(event: OutboxEvent) -> None:
     """The relay subscriber (registered in the webhooks AppConfig.ready())."""
-    if _loops_back(event):
+    if _loops_back(event) or _auditors_only(event):
         return
     # A savepoint: the relay runs subscribers inside its own transaction, which must
     # survive a failure here.
