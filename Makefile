@@ -35,7 +35,7 @@ venv: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	OPSPORTAL_HOST=$(HOST) OPSPORTAL_PORT=$(PORT) $(PY) manage.py seed_demo
 	@echo ""
 	@echo "opsportal will serve on http://$(HOST):$(PORT)/  (admin: /admin/, live dashboard: /ops/)"
 	@echo "Log in with one of the demo users printed above. Ctrl-C stops it."

@@ -243,6 +243,9 @@ CELERY_BEAT_SCHEDULE = {
 AUDIT_ANCHOR_FILE = os.environ.get("AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.jsonl"))
 # Webhook delivery: payloads of delivered events are emptied after this many days.
 WEBHOOK_RETENTION_DAYS = int(os.environ.get("WEBHOOK_RETENTION_DAYS", "7"))
+# Unsigned-id schemes (GitHub, HMAC with an event-id header): the same body within this window is a duplicate.
+WEBHOOK_BODY_DEDUPE_SECONDS = int(os.environ.get("WEBHOOK_BODY_DEDUPE_SECONDS", "86400"))
+WEBHOOK_SINK_ENABLED = env_bool("WEBHOOK_SINK_ENABLED", default=False)  # /ops/_sink/ outside development
 
 # --- Auth -------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -16,7 +16,8 @@ urlpatterns = [
     path("login/", PortalLoginView.as_view(), name="portal-login"),
     path("logout/", PortalLogoutView.as_view(), name="portal-logout"),
     path("ops/breakers/", include("reliability.breakers.ops_urls")),
-    path("ops/dlq/", include("reliability.webhooks.dlq_ops")),
+    path("ops/dlq/", include("reliability.webhooks.views.dlq")),
+    path("ops/_sink/", include("reliability.webhooks.views.sink")),  # development only (404 elsewhere)
     path("ops/runbooks/", include("runbooks.ops_urls")),
     path("ops/", include("opsportal.dashboard.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -34,7 +34,7 @@ from reliability.webhooks.models import (  # noqa: E402
     WebhookFailure,
     WebhookSource,
 )
-from reliability.webhooks.services import (  # noqa: E402
+from reliability.webhooks.services.config import (  # noqa: E402
     RouteSpec,
     webhook_destination_create,
     webhook_destination_update,

@@ -15,7 +15,7 @@ router.register("runbooks", RunbookViewSet, basename="runbook")
 urlpatterns = [
     path("audit/export.csv", audit_export_csv, name="audit-export"),
     path("breakers/", include("reliability.breakers.urls")),
-    path("dlq/", include("reliability.webhooks.dlq_api")),
+    path("dlq/", include("reliability.webhooks.api.dlq")),
     path("webhooks/", include("reliability.webhooks.urls")),
     path("", include(router.urls)),
 ]

@@ -8,14 +8,12 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from opsportal.dashboard.panels import register_panel
-        from reliability.webhooks import dlq_metrics
+        from opsportal.events.relay import subscribe
+        from reliability.webhooks import metrics
         from reliability.webhooks.panels import DLQ_PANEL
+        from reliability.webhooks.services.subscriptions import RELAY_KEY, outbound_event_relay
 
         register_panel(DLQ_PANEL)
-        dlq_metrics.register()
-
-        from opsportal.events.relay import subscribe
-        from reliability.webhooks.subscriptions import RELAY_KEY, outbound_event_relay
-
+        metrics.register()
         # Outbound event subscriptions: committed outbox events → subscribed destinations.
         subscribe(RELAY_KEY, outbound_event_relay)

@@ -8,8 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reliability.webhooks.dlq import alert_threshold
-from reliability.webhooks.dlq_selectors import dlq_open
+from reliability.webhooks.selectors.dlq import alert_threshold, dlq_open
 
 
 class DlqHealthView(APIView):

@@ -9,8 +9,7 @@ PANEL_ROWS = 50
 
 def _context(request) -> dict:
     from opsportal.accounts.roles import OPERATOR, has_role
-    from reliability.webhooks.dlq import alert_threshold
-    from reliability.webhooks.dlq_selectors import dlq_depth, dlq_list
+    from reliability.webhooks.selectors.dlq import alert_threshold, dlq_depth, dlq_list
 
     rows = list(dlq_list()[:PANEL_ROWS])
     depth = len(rows) if len(rows) < PANEL_ROWS else dlq_depth()

@@ -32,6 +32,7 @@ import re
 import secrets as _secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 STANDARD_SECRET_PREFIX = "whsec_"
 STANDARD_SECRET_MIN_BYTES = 24  # Standard Webhooks spec: 24–64 random bytes
@@ -291,13 +292,38 @@ def _hex_signature(value: str, *, prefix_required: bool) -> str:
     return value if _HEX_RE.match(value) else ""
 
 
+def _github_form_payload(body: bytes) -> dict | None:
+    """GitHub's ``application/x-www-form-urlencoded`` delivery: the JSON is in the ``payload`` field."""
+    if not body.startswith(b"payload="):
+        return None
+    try:
+        fields = parse_qs(body.decode("ascii"), strict_parsing=True, max_num_fields=1)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    values = fields.get("payload") or [""]
+    return _json_object(values[0].encode("utf-8", "surrogatepass")) if len(values) == 1 else None
+
+
+# Schemes whose event type is covered by the signature (read from the signed body);
+# GitHub's X-GitHub-Event header is not signed, so routes never filter on it.
+SIGNED_EVENT_TYPE_SCHEMES = frozenset({"standard", "stripe", "hmac"})
+# Schemes whose event id is not covered by the signature (GitHub's X-GitHub-Delivery, the
+# generic scheme's event-id header): ingestion also dedupes them on the body's SHA-256.
+def event_id_signed(scheme: str, hmac_event_id_header: str = "") -> bool:
+    return scheme in ("standard", "stripe") or (scheme == "hmac" and not hmac_event_id_header)
+
+
 def verify_github(headers: Mapping[str, str], body: bytes, *, keys: tuple[bytes, ...], now: float, tolerance: int) -> VerifiedWebhook:
     h = _lower(headers)
     signature, delivery, event = _require(h, "X-Hub-Signature-256", "X-GitHub-Delivery", "X-GitHub-Event")
     expected = [hmac.new(key, body, hashlib.sha256).hexdigest() for key in keys]
     if not _any_hex_match(expected, [_hex_signature(signature, prefix_required=True)]):
         raise BadSignature("X-Hub-Signature-256 does not match any active secret")
-    # GitHub signs no timestamp: replays are caught by the delivery-id dedupe.
+    if _json_object(body) is None and _github_form_payload(body) is None:
+        raise Malformed("the body must be a JSON object (or a form-encoded 'payload' holding one)")
+    # GitHub signs neither a timestamp nor X-GitHub-Delivery / X-GitHub-Event: replays
+    # with a fresh delivery id are caught by the body-hash dedupe at ingestion, and the
+    # event type is not used for routing filters (docs/webhooks.md, "What each scheme protects").
     return VerifiedWebhook(
         provider_event_id=_event_id(_header_text(delivery), "X-GitHub-Delivery"),
         event_type=_event_type(_header_text(event), "X-GitHub-Event", required=True),

@@ -3,15 +3,15 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from reliability.webhooks import views
-from reliability.webhooks.api import WebhookDestinationViewSet, WebhookSourceViewSet
+from reliability.webhooks.api.config import WebhookDestinationViewSet, WebhookSourceViewSet
+from reliability.webhooks.views import ingest
 
 router = SimpleRouter(trailing_slash=True)
 router.register("sources", WebhookSourceViewSet, basename="webhook-source")
 router.register("destinations", WebhookDestinationViewSet, basename="webhook-destination")
 
 # Also served by the lean handler's URLconf (opsportal/lean_urls.py).
-ingest_patterns = [path("in/<str:slug>/", views.ingest, name="webhook-ingest")]
+ingest_patterns = [path("in/<str:slug>/", ingest.ingest, name="webhook-ingest")]
 
 urlpatterns = [
     *ingest_patterns,

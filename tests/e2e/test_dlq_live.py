@@ -15,7 +15,11 @@ PASSWORD = "pw-Opsportal-1"
 
 @pytest.fixture
 def dlq_items(transactional_db):
-    from reliability.webhooks.services import RouteSpec, webhook_destination_create, webhook_source_create
+    from reliability.webhooks.services.config import (
+        RouteSpec,
+        webhook_destination_create,
+        webhook_source_create,
+    )
     from tests.webhooks.dlq_helpers import make_dlq_item
     from tests.webhooks.helpers import STRIPE_SECRET
 
@@ -35,7 +39,7 @@ def test_a_retry_on_ops_removes_the_item_from_another_browsers_live_list(
     dlq_items, asgi_live_server, operator, colleague, browser, page
 ):
     from audit.models import AuditEntry
-    from reliability.webhooks.dlq import dlq_discard
+    from reliability.webhooks.services.dlq import dlq_discard
 
     first, second, third = dlq_items
 

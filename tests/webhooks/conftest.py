@@ -5,13 +5,9 @@ from __future__ import annotations
 import pytest
 
 from audit.actors import Actor
-from reliability.webhooks.selectors import source_cache_clear
-from reliability.webhooks.services import (
-    RouteSpec,
-    rejection_memo_clear,
-    webhook_destination_create,
-    webhook_source_create,
-)
+from reliability.webhooks.selectors.config import source_cache_clear
+from reliability.webhooks.services.config import RouteSpec, webhook_destination_create, webhook_source_create
+from reliability.webhooks.services.ingest import _rejection_memo_clear as rejection_memo_clear
 from tests.webhooks.helpers import SECRETS
 
 SYSTEM = Actor.for_system("test")

@@ -23,19 +23,15 @@ from opsportal.events.models import OutboxEvent
 from reliability import http
 from reliability.breakers import BreakerConfig, breaker, declare
 from reliability.retry import WEBHOOK
-from reliability.webhooks.delivery import (
-    RetryPlan,
-    _claim,
-    _record,
-    deliveries_attempt,
-    deliveries_sweep,
-    delivery_attempt,
-    dispatch_flush,
-    sign,
-)
+from reliability.webhooks.dispatch import dispatch_flush
+from reliability.webhooks.engine import deliveries_attempt, deliveries_sweep, delivery_attempt
+from reliability.webhooks.engine.claim import claim as _claim
+from reliability.webhooks.engine.policy import RetryPlan
+from reliability.webhooks.engine.record import record as _record
+from reliability.webhooks.engine.send import sign
 from reliability.webhooks.models import Delivery, DeliveryAttempt, WebhookEvent, WebhookFailure
-from reliability.webhooks.selectors import source_config_load
-from reliability.webhooks.services import webhook_event_ingest
+from reliability.webhooks.selectors.config import source_config_load
+from reliability.webhooks.services.ingest import webhook_event_ingest
 from reliability.webhooks.signatures import VerifiedWebhook
 from reliability.webhooks.tasks import deliver_batch
 from tests.webhooks.receiver import DEST_SECRET, Receiver, Reply
@@ -229,7 +225,7 @@ def test_a_dlq_replay_spends_one_attempt_and_reopens_the_same_failure(route, rec
         assert delivery.status == Delivery.Status.DEAD and delivery.attempts == 2
         failure = WebhookFailure.objects.get(delivery=delivery)
 
-        def replay():  # what dlq_retry does to the rows (reliability/webhooks/dlq.py)
+        def replay():  # what dlq_retry does to the rows (reliability/webhooks/services/dlq.py)
             WebhookFailure.objects.filter(pk=failure.pk).update(
                 resolution="retried", retry_count=failure.retry_count + 1, resolved_by_label="olivia", resolved_at=T0
             )
@@ -460,7 +456,7 @@ def test_an_expired_lease_is_reclaimed_by_the_sweep_and_the_stale_holder_cannot_
         assert stats.reclaimed == 1 and stats.delivered == 1
 
         # The "dead" worker wakes up and reports success with its old token: ignored.
-        from reliability.webhooks.delivery import Outcome
+        from reliability.webhooks.engine.jobs import Outcome
 
         lost = _record([Outcome(job, DeliveryAttempt.Result.SUCCESS, T0, status_code=200, latency_ms=5)], token=token)
     assert lost.lost == 1
@@ -539,7 +535,7 @@ def test_a_long_batch_renews_its_lease_so_the_sweep_does_not_take_it_back(make_d
         from django.utils import timezone
 
         wait_for(lambda: timezone.now() > first_lease + timedelta(seconds=0.2), "the first lease to run out")
-        from reliability.webhooks.delivery import deliveries_reclaim_expired
+        from reliability.webhooks.engine import deliveries_reclaim_expired
 
         assert not done.is_set(), "the batch should still be running"
         assert deliveries_reclaim_expired() == 0, "the runner renews the lease while the batch is in progress"
@@ -553,7 +549,7 @@ def test_a_long_batch_renews_its_lease_so_the_sweep_does_not_take_it_back(make_d
 def test_dispatch_enqueues_batched_tasks_after_commit(db, django_capture_on_commit_callbacks, settings):
     import redis
 
-    from reliability.webhooks.delivery import deliveries_dispatch
+    from reliability.webhooks.dispatch import deliveries_dispatch
 
     settings.WEBHOOK_DELIVERY_BATCH_SIZE = 2
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
@@ -627,9 +623,9 @@ def test_dispatch_buffer_is_prompt_when_quiet_and_bounded_when_busy(monkeypatch,
     import sys
     from types import SimpleNamespace
 
-    from reliability.webhooks import delivery
+    from reliability.webhooks import dispatch
 
-    buffer = delivery._DispatchBuffer()
+    buffer = dispatch.DispatchBuffer()
     home = sys.modules[type(buffer).__module__]  # wherever the buffer lives, its clock is the test's
     clock = _SteppedClock(start=time.monotonic() + 10_000)
 

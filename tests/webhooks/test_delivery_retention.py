@@ -11,7 +11,7 @@ import time_machine
 from audit.models import AuditEntry
 from opsportal.events.models import OutboxEvent
 from reliability.webhooks.models import Delivery, WebhookEvent, WebhookFailure
-from reliability.webhooks.retention import webhook_payloads_purge
+from reliability.webhooks.services.retention import webhook_payloads_purge
 from reliability.webhooks.tasks import purge_delivered_payloads
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)

@@ -11,9 +11,10 @@ from django.db import transaction
 from opsportal.events.models import OutboxEvent
 from opsportal.events.relay import relay_event_ids
 from opsportal.events.services import emit
-from reliability.webhooks.delivery import deliveries_sweep
+from reliability.webhooks.engine import deliveries_sweep
 from reliability.webhooks.models import Delivery, WebhookEvent, WebhookFailure
-from reliability.webhooks.subscriptions import outbound_event_relay, subscribed
+from reliability.webhooks.selectors.config import subscribed
+from reliability.webhooks.services.subscriptions import outbound_event_relay
 from tests.webhooks.receiver import DEST_SECRET, Receiver
 
 

@@ -1,6 +1,6 @@
 """Replays against a real local receiver: exclusive claims, exactly-once after recovery.
 
-Deliveries go through the delivery engine (reliability/webhooks/delivery.py)
+Deliveries go through the delivery engine (reliability/webhooks/engine/)
 and reliability.http to a threaded HTTP server on 127.0.0.1 that records every
 ``webhook-id`` it is sent.
 """
@@ -21,9 +21,9 @@ from audit.actors import Actor
 from audit.models import AuditEntry
 from reliability.breakers import BreakerConfig, declare
 from reliability.breakers.runtime import default_registry
-from reliability.webhooks.delivery import deliveries_attempt, deliveries_sweep
-from reliability.webhooks.dlq import dlq_retry
+from reliability.webhooks.engine import deliveries_attempt, deliveries_sweep
 from reliability.webhooks.models import Delivery, WebhookEvent, WebhookFailure
+from reliability.webhooks.services.dlq import dlq_retry
 from tests.webhooks.dlq_helpers import Receiver, make_dlq_item
 from tests.webhooks.helpers import post, stripe_body, stripe_headers
 

@@ -11,17 +11,13 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.models import AuditEntry
 from opsportal.events.models import OutboxEvent
-from reliability.webhooks.dlq import (
-    EVENT_THRESHOLD_CLEARED,
-    EVENT_THRESHOLD_EXCEEDED,
-    DlqItemNotOpen,
-    dlq_depth_check,
-    dlq_discard,
-    dlq_retry,
-)
-from reliability.webhooks.dlq_selectors import DlqFilterError, parse_duration, parse_since
 from reliability.webhooks.models import Delivery, WebhookFailure
+from reliability.webhooks.names import Event
+from reliability.webhooks.selectors.dlq import DlqFilterError, parse_duration, parse_since
+from reliability.webhooks.services.dlq import DlqItemNotOpen, dlq_depth_check, dlq_discard, dlq_retry
 from tests.webhooks.dlq_helpers import make_dlq_item
+
+EVENT_THRESHOLD_CLEARED, EVENT_THRESHOLD_EXCEEDED = Event.DLQ_THRESHOLD_CLEARED, Event.DLQ_THRESHOLD_EXCEEDED
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +84,7 @@ def test_retry_one_rearms_its_delivery_audits_once_and_dispatches_after_commit(
 
 
 def test_dispatch_after_commit_enqueues_the_rearmed_delivery(dlq, operator_actor, django_capture_on_commit_callbacks, monkeypatch):
-    from reliability.webhooks import delivery as delivery_module
+    from reliability.webhooks import dispatch as delivery_module
 
     dispatched = []
     real_dispatch = delivery_module.deliveries_dispatch

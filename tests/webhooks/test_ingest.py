@@ -11,11 +11,12 @@ from django.test import RequestFactory
 
 from audit.models import AuditEntry
 from opsportal.events.models import OutboxEvent
-from reliability.webhooks import views
 from reliability.webhooks.models import Delivery, WebhookEvent, WebhookRejection, WebhookRoute
-from reliability.webhooks.selectors import source_for_ingest
-from reliability.webhooks.services import RouteSpec, webhook_event_ingest, webhook_source_update
+from reliability.webhooks.selectors.config import source_for_ingest
+from reliability.webhooks.services.config import RouteSpec, webhook_source_update
+from reliability.webhooks.services.ingest import webhook_event_ingest
 from reliability.webhooks.signatures import VerifiedWebhook
+from reliability.webhooks.views import ingest as views
 from tests.webhooks.conftest import SYSTEM
 from tests.webhooks.helpers import (
     STANDARD_SECRET,
@@ -130,7 +131,7 @@ def test_bad_signature_is_401_stores_nothing_but_a_sampled_rejection(client, mak
 
 
 def test_rejection_samples_are_one_per_minute_across_processes(client, make_source, time_machine):
-    from reliability.webhooks.services import rejection_memo_clear
+    from reliability.webhooks.services.ingest import _rejection_memo_clear as rejection_memo_clear
 
     make_source("acme")
     time_machine.move_to("2026-01-01T10:00:05Z", tick=False)

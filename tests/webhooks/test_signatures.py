@@ -213,7 +213,12 @@ def test_github_documented_example():
     expected = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     assert sign_github(GITHUB_SECRET, body=b"Hello, World!") == f"sha256={expected}"
     headers = {"X-Hub-Signature-256": f"sha256={expected}", "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "X-GitHub-Event": "push"}
-    verified = check("github", headers, b"Hello, World!", [GITHUB_SECRET])
+    # The signature matches (no BadSignature), but GitHub sends JSON: a plain-text body is malformed (#8, finding 6).
+    with pytest.raises(Malformed, match="JSON object"):
+        check("github", headers, b"Hello, World!", [GITHUB_SECRET])
+    body = b'{"zen":"Hello, World!"}'
+    headers["X-Hub-Signature-256"] = sign_github(GITHUB_SECRET, body=body)
+    verified = check("github", headers, body, [GITHUB_SECRET])
     assert (verified.provider_event_id, verified.event_type) == ("72d3162e-cc78-11e3-81ab-4c9367dc0958", "push")
 
 

@@ -62,15 +62,18 @@ def test_simulate_needs_a_known_source():
 
 
 @pytest.mark.django_db
-def test_seed_step_creates_demo_source_and_disabled_destination_once():
+def test_seed_step_creates_demo_source_and_a_destination_delivering_to_the_sink_once(monkeypatch):
+    monkeypatch.delenv("OPSPORTAL_DEMO_BASE_URL", raising=False)
+    monkeypatch.setenv("OPSPORTAL_HOST", "0.0.0.0")
+    monkeypatch.setenv("OPSPORTAL_PORT", "8123")
     ctx = SeedContext()
     seed_webhooks(ctx)
     source = WebhookSource.objects.get(slug=DEMO_SOURCE)
     destination = WebhookDestination.objects.get(name=DEMO_DESTINATION)
     assert source.scheme == "standard" and source.secrets[0].startswith("whsec_")
     assert list(source.destinations.all()) == [destination]
-    assert destination.enabled is False and "delivery" in destination.disabled_reason
-    assert destination.url.startswith("http://127.0.0.1")
+    assert destination.enabled is True and destination.disabled_reason == ""
+    assert destination.url == "http://127.0.0.1:8123/ops/_sink/demo/", "follows the served host and port"
     assert len(ctx.created_items) == 2
     assert AuditEntry.objects.filter(action__startswith="webhooks.", actor_label="cli:seed_demo").count() == 2
 

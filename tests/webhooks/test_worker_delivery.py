@@ -24,7 +24,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from reliability.webhooks.delivery import deliveries_sweep
+from reliability.webhooks.engine import deliveries_sweep
 from reliability.webhooks.models import Delivery, DeliveryAttempt, WebhookEvent
 from tests.webhooks.helpers import post, standard_headers
 from tests.webhooks.receiver import DEST_SECRET, Receiver

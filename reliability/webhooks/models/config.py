@@ -8,6 +8,11 @@ from django.db import models
 ONE_MIB = 1024 * 1024
 
 
+def destination_breaker_name(destination_id: int) -> str:
+    """The circuit breaker guarding deliveries to a destination (one spelling, used by the engine too)."""
+    return f"webhook-destination-{destination_id}"
+
+
 class WebhookSource(models.Model):
     """A sender (Stripe, GitHub, a Standard Webhooks producer …) posting to ``/api/v1/webhooks/in/<slug>/``.
 
@@ -103,7 +108,7 @@ class WebhookDestination(models.Model):
     @property
     def breaker_name(self) -> str:
         """Derived from the id so renaming a destination keeps its breaker history."""
-        return f"webhook-destination-{self.pk}"
+        return destination_breaker_name(self.pk)
 
 
 class WebhookRoute(models.Model):

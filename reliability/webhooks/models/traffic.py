@@ -1,14 +1,18 @@
-"""Traffic: received events, their deliveries and attempts, the DLQ, sampled rejections."""
+"""Traffic: received events, their deliveries and attempts, sampled rejections."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from reliability.webhooks.models.config import WebhookDestination, WebhookSource
+
+
+def event_public_id(event_id: int) -> str:
+    """``evt_<id>``: the ``webhook-id`` of every delivery of an event (one spelling, used by the engine too)."""
+    return f"evt_{event_id}"
 
 
 class WebhookEvent(models.Model):
@@ -36,6 +40,9 @@ class WebhookEvent(models.Model):
     body = models.BinaryField()
     received_at = models.DateTimeField(default=timezone.now)  # BRIN-indexed below: append-only, range-scanned
     body_purged_at = models.DateTimeField(null=True, blank=True, help_text="set when retention emptied the body")
+    # Only for schemes whose event id is unsigned (GitHub, HMAC with an event-id header): replays of
+    # a captured body under a fresh id are duplicates within WEBHOOK_BODY_DEDUPE_SECONDS.
+    body_sha256 = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -45,7 +52,11 @@ class WebhookEvent(models.Model):
                 fields=["provider_event_id"], condition=Q(source__isnull=True), name="webhooks_outbound_event_unique"
             ),
         ]
-        indexes = [BrinIndex(fields=["received_at"], name="webhooks_event_received_brin")]
+        indexes = [
+            BrinIndex(fields=["received_at"], name="webhooks_event_received_brin"),
+            models.Index(fields=["source", "body_sha256", "received_at"], name="webhooks_event_body_hash_idx",
+                         condition=Q(body_sha256__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.event_type or '-'} ({self.provider_event_id})"
@@ -53,7 +64,7 @@ class WebhookEvent(models.Model):
     @property
     def public_id(self) -> str:
         """The id deliveries carry as ``webhook-id``: the same on every attempt and replay, so receivers dedupe."""
-        return f"evt_{self.pk}"
+        return event_public_id(self.pk)
 
 
 class Delivery(models.Model):
@@ -127,46 +138,6 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt #{self.pk} of delivery {self.delivery_id}: {self.result} {self.status_code or ''}".strip()
-
-
-class WebhookFailure(models.Model):
-    """The dead-letter queue: a delivery that exhausted its attempts, kept until resolved.
-
-    At most one open failure per delivery. A retry re-arms the delivery and
-    marks the failure ``retried``; if it dies again the same row is reopened
-    (``retry_count`` and ``last_retry_at`` say how often and when).
-    """
-
-    class Resolution(models.TextChoices):
-        OPEN = "open"
-        RETRIED = "retried"
-        DISCARDED = "discarded"
-
-    delivery = models.ForeignKey(Delivery, on_delete=models.PROTECT, related_name="failures")
-    source = models.ForeignKey(WebhookSource, on_delete=models.SET_NULL, null=True, blank=True, related_name="failures")
-    destination = models.ForeignKey(WebhookDestination, on_delete=models.SET_NULL, null=True, blank=True, related_name="failures")
-    provider = models.CharField(max_length=100, help_text="the source's slug, or 'portal' for outbound events")
-    event_type = models.CharField(max_length=255, blank=True, db_index=True)
-    payload = models.BinaryField(help_text="the body as received; kept while the failure is unresolved")
-    error_message = models.TextField(blank=True)
-    retry_count = models.PositiveIntegerField(default=0)
-    last_retry_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    resolution = models.CharField(max_length=10, choices=Resolution.choices, default=Resolution.OPEN, db_index=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    resolved_by_label = models.CharField(max_length=200, blank=True, help_text="user, token or system that resolved it")
-    resolution_reason = models.TextField(blank=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["delivery"], condition=Q(resolution="open"), name="webhooks_failure_one_open_per_delivery"),
-        ]
-        indexes = [models.Index(fields=["resolution", "created_at"], name="webhooks_failure_queue_idx")]
-
-    def __str__(self) -> str:
-        return f"DLQ #{self.pk} {self.provider} {self.event_type or '-'} ({self.resolution})"
 
 
 class WebhookRejection(models.Model):

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reliability.webhooks.selectors import source_get
+from reliability.webhooks.selectors.config import source_get
 
 
 class Command(BaseCommand):

@@ -11,9 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.actors import Actor
-from reliability.webhooks.dlq import DlqItemNotOpen, dlq_retry
-from reliability.webhooks.dlq_selectors import DlqFilterError, parse_since
 from reliability.webhooks.models import WebhookFailure, WebhookSource
+from reliability.webhooks.selectors.dlq import DlqFilterError, parse_since
+from reliability.webhooks.services.dlq import DlqItemNotOpen, dlq_retry
 
 
 class Command(BaseCommand):

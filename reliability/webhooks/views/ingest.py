@@ -21,8 +21,8 @@ from django.views.decorators.csrf import csrf_exempt
 from audit.middleware import client_ip
 from opsportal.api.errors import problem_response
 from reliability.webhooks.metrics import UNKNOWN_SOURCE_LABEL, WEBHOOK_INGEST_DURATION_SECONDS, ingest_counted
-from reliability.webhooks.selectors import SourceConfig, source_cache_clear, source_for_ingest
-from reliability.webhooks.services import webhook_event_ingest, webhook_rejection_record
+from reliability.webhooks.selectors.config import SourceConfig, source_cache_clear, source_for_ingest
+from reliability.webhooks.services.ingest import webhook_event_ingest, webhook_rejection_record
 from reliability.webhooks.signatures import Rejection, verify
 
 log = logging.getLogger("reliability.webhooks.ingest")

@@ -11,8 +11,12 @@ A retry re-arms each item's delivery for ONE attempt now (``attempt_budget =
 attempts + 1``) and hands it to the delivery engine after commit; if that
 attempt fails the delivery engine reopens the same failure row.
 
+Dead-lettering lives here too (``dlq_dead_letter``, called by the engine in
+its recording transaction, and ``deliveries_dead_letter_for_destination``),
+so every write to ``WebhookFailure`` is in this module.
+
 The depth alarm: ``dlq_depth_check()`` runs in the transaction that adds or
-reopens an item (the delivery engine calls it) and in every retry/discard. It
+reopens an item and in every retry/discard. It
 emits ``dlq.threshold_exceeded`` once when the open depth goes above
 ``DLQ_ALERT_THRESHOLD`` and ``dlq.threshold_cleared`` once when it is back at
 or below it; the last of those two outbox events is the alarm's state.
@@ -20,11 +24,12 @@ or below it; the last of those two outbox events is the alarm's state.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
@@ -34,14 +39,12 @@ from audit.actors import Actor
 from audit.services import audit_record
 from opsportal.events.models import OutboxEvent
 from opsportal.events.services import emit
-from reliability.webhooks.dlq_selectors import DlqFilter, dlq_depth, dlq_matching
-from reliability.webhooks.models import Delivery, WebhookFailure
+from reliability.webhooks import dispatch
+from reliability.webhooks.metrics import DLQ_MESSAGES_ADDED_TOTAL, retries_counted
+from reliability.webhooks.models import PORTAL_PROVIDER, Delivery, WebhookFailure
+from reliability.webhooks.names import Action, Event
+from reliability.webhooks.selectors.dlq import DlqFilter, alert_threshold, dlq_depth, dlq_matching
 
-EVENT_RETRIED = "dlq.retried"
-EVENT_DISCARDED = "dlq.discarded"
-EVENT_THRESHOLD_EXCEEDED = "dlq.threshold_exceeded"
-EVENT_THRESHOLD_CLEARED = "dlq.threshold_cleared"
-DEFAULT_ALERT_THRESHOLD = 100
 EVENT_IDS_LIMIT = 500  # the audit entry lists every id; the live event only the first ones
 MAX_REASON_LENGTH = 2000
 _DEPTH_LOCK_KEY = 0xD10_0DE9  # pg advisory lock: one depth check at a time decides a crossing
@@ -84,10 +87,6 @@ class DlqDiscardResult:
     @property
     def count(self) -> int:
         return len(self.ids)
-
-
-def alert_threshold() -> int:
-    return int(getattr(settings, "DLQ_ALERT_THRESHOLD", DEFAULT_ALERT_THRESHOLD))
 
 
 def _ids(values: Iterable[int] | None) -> list[int] | None:
@@ -201,18 +200,15 @@ def dlq_retry(
     one = WebhookFailure.objects.get(pk=ids[0]) if len(ids) == 1 else None
     audit_record(
         actor=actor,
-        action="dlq.retry",
+        action=Action.DLQ_RETRY,
         target=_target(ids, one),
         changes={"resolution": ["open", "retried"], "count": len(ids), "ids": ids, "filter": scope},
         reason=reason,
         source=source,
     )
-    emit(EVENT_RETRIED, _target(ids, one), {"count": len(ids), **_event_ids(ids), "filter": scope, "source": source})
+    emit(Event.DLQ_RETRIED, _target(ids, one), {"count": len(ids), **_event_ids(ids), "filter": scope, "source": source})
 
-    from reliability.webhooks.delivery import deliveries_dispatch
-    from reliability.webhooks.dlq_metrics import retries_counted
-
-    deliveries_dispatch(delivery_ids)
+    dispatch.deliveries_dispatch(delivery_ids)
     transaction.on_commit(lambda: retries_counted(source, len(ids)))
     return DlqRetryResult(ids=tuple(ids), delivery_ids=tuple(delivery_ids), skipped=skipped, filter=scope)
 
@@ -256,22 +252,21 @@ def dlq_discard(
     one = next((f for f in locked if f.pk == ids[0]), None) if len(ids) == 1 else None
     audit_record(
         actor=actor,
-        action="dlq.discard",
+        action=Action.DLQ_DISCARD,
         target=_target(ids, one),
         changes={"resolution": ["open", "discarded"], "count": len(ids), "ids": ids},
         reason=reason,
         source=source,
     )
-    emit(EVENT_DISCARDED, _target(ids, one), {"count": len(ids), **_event_ids(ids), "reason": reason, "source": source})
+    emit(Event.DLQ_DISCARDED, _target(ids, one), {"count": len(ids), **_event_ids(ids), "reason": reason, "source": source})
     return DlqDiscardResult(ids=tuple(ids), skipped=tuple(sorted(set(requested) - set(ids))))
 
 
 def dlq_depth_check(*, threshold: int | None = None) -> str | None:
     """Emit ``dlq.threshold_exceeded``/``_cleared`` when the open depth crosses the threshold.
 
-    Call inside the transaction that added, reopened or resolved DLQ items (the
-    delivery engine calls it after creating/reopening a failure; the retry and
-    discard services call it too). Crossings are decided one at a time (a
+    Call inside the transaction that added, reopened or resolved DLQ items
+    (``dlq_dead_letter``, the retry and the discard services do). Crossings are decided one at a time (a
     transaction-scoped advisory lock on PostgreSQL), so concurrent additions
     raise the alarm once. Returns the event type emitted, or None.
     """
@@ -283,14 +278,131 @@ def dlq_depth_check(*, threshold: int | None = None) -> str | None:
     limit = alert_threshold() if threshold is None else threshold
     depth = dlq_depth()
     last = (
-        OutboxEvent.objects.filter(type__in=[EVENT_THRESHOLD_EXCEEDED, EVENT_THRESHOLD_CLEARED])
+        OutboxEvent.objects.filter(type__in=[Event.DLQ_THRESHOLD_EXCEEDED, Event.DLQ_THRESHOLD_CLEARED])
         .order_by("-id").values_list("type", flat=True).first()
     )
-    above = last == EVENT_THRESHOLD_EXCEEDED
+    above = last == Event.DLQ_THRESHOLD_EXCEEDED
     if depth > limit and not above:
-        emit(EVENT_THRESHOLD_EXCEEDED, (_BULK_AGGREGATE, "depth"), {"depth": depth, "threshold": limit})
-        return EVENT_THRESHOLD_EXCEEDED
+        emit(Event.DLQ_THRESHOLD_EXCEEDED, (_BULK_AGGREGATE, "depth"), {"depth": depth, "threshold": limit})
+        return Event.DLQ_THRESHOLD_EXCEEDED
     if depth <= limit and above:
-        emit(EVENT_THRESHOLD_CLEARED, (_BULK_AGGREGATE, "depth"), {"depth": depth, "threshold": limit})
-        return EVENT_THRESHOLD_CLEARED
+        emit(Event.DLQ_THRESHOLD_CLEARED, (_BULK_AGGREGATE, "depth"), {"depth": depth, "threshold": limit})
+        return Event.DLQ_THRESHOLD_CLEARED
     return None
+
+
+# --- dead-lettering (the engine's exhausted deliveries, a disabled destination's backlog) ----------
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A delivery going into the DLQ, with what its ``WebhookFailure`` row keeps."""
+
+    delivery_id: int
+    destination_id: int
+    destination_name: str
+    source_id: int | None
+    provider: str
+    event_type: str
+    body: bytes
+    error: str
+
+    @classmethod
+    def of(cls, delivery: Delivery, error: str) -> DeadLetter:
+        """From a delivery loaded with its event, source and destination."""
+        event, destination = delivery.event, delivery.destination
+        return cls(
+            delivery_id=delivery.pk, destination_id=destination.pk, destination_name=destination.name,
+            source_id=event.source_id, provider=event.source.slug if event.source_id else PORTAL_PROVIDER,
+            event_type=event.event_type, body=bytes(event.body or b""), error=error,
+        )
+
+
+def dlq_dead_letter(items: list[DeadLetter], *, now: datetime) -> list[WebhookFailure]:
+    """Put dead deliveries into the DLQ (inside the caller's transaction).
+
+    A delivery that already has a failure row (it was replayed and died again)
+    gets that row reopened, never a second one. One ``dlq.added`` event per
+    destination and direction, listing the ids; then the depth check.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("dlq_dead_letter() must run inside the transaction that marked the deliveries dead")
+    by_delivery = {item.delivery_id: item for item in items}
+    latest: dict[int, WebhookFailure] = {}
+    for failure in WebhookFailure.objects.filter(delivery_id__in=list(by_delivery)).order_by("-id"):
+        latest.setdefault(failure.delivery_id, failure)
+    reopened, created = [], []
+    for delivery_id, item in by_delivery.items():
+        failure = latest.get(delivery_id)
+        if failure is not None:
+            failure.resolution = WebhookFailure.Resolution.OPEN
+            failure.error_message = item.error
+            failure.resolved_by = None
+            failure.resolved_by_label = ""
+            failure.resolution_reason = ""
+            failure.resolved_at = None
+            reopened.append(failure)
+        else:
+            created.append(WebhookFailure(
+                delivery_id=delivery_id, source_id=item.source_id, destination_id=item.destination_id,
+                provider=item.provider[:100], event_type=item.event_type, payload=item.body,
+                error_message=item.error, created_at=now, resolution=WebhookFailure.Resolution.OPEN,
+            ))
+    if reopened:
+        WebhookFailure.objects.bulk_update(
+            reopened, ["resolution", "error_message", "resolved_by", "resolved_by_label", "resolution_reason", "resolved_at"]
+        )
+    if created:
+        created = WebhookFailure.objects.bulk_create(created)
+    failures = reopened + created
+
+    groups: dict[tuple[int, bool], list[WebhookFailure]] = defaultdict(list)
+    names: dict[int, str] = {}
+    for failure in failures:
+        item = by_delivery[failure.delivery_id]
+        names[item.destination_id] = item.destination_name
+        groups[(item.destination_id, item.provider == PORTAL_PROVIDER)].append(failure)
+    for (destination_id, outbound), group in groups.items():
+        ids = sorted(f.pk for f in group)
+        target = group[0] if len(group) == 1 else (_BULK_AGGREGATE, f"{len(ids)} items")
+        emit(Event.DLQ_ADDED, target, {
+            "count": len(ids),
+            **_event_ids(ids),
+            "destination": names[destination_id],
+            "destination_id": destination_id,
+            # Outbound portal events that die are not offered to subscribers again (no feedback loop).
+            "outbound": outbound,
+            "error": group[0].error_message[:200],
+        })
+        transaction.on_commit(partial(DLQ_MESSAGES_ADDED_TOTAL.labels(destination=names[destination_id]).inc, len(ids)))
+    if failures:
+        dlq_depth_check()
+    return failures
+
+
+def deliveries_dead_letter_for_destination(*, destination_id: int, reason: str, chunk: int = 500) -> int:
+    """Dead-letter every waiting (pending/failed) delivery of a destination, in chunks.
+
+    In-flight deliveries are left to their worker: its claim saw the
+    destination enabled, and its outcome (or the 410 again) is recorded as usual.
+    """
+    text = reason.replace("\x00", "\ufffd")[:1000]
+    waiting = (Delivery.Status.PENDING, Delivery.Status.FAILED)
+    total = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("event", "event__source", "destination")
+                .defer("event__headers")
+                .filter(destination_id=destination_id, status__in=waiting)
+                .order_by("id")[:chunk]
+            )
+            if not rows:
+                return total
+            Delivery.objects.filter(pk__in=[r.pk for r in rows]).update(
+                status=Delivery.Status.DEAD, next_attempt_at=None, lease_token=None, lease_expires_at=None,
+                last_error=text,
+            )
+            dlq_dead_letter([DeadLetter.of(r, text) for r in rows], now=timezone.now())
+        total += len(rows)

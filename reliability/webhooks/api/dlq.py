@@ -13,6 +13,7 @@
 
 Reads: operators or a ``read`` token; writes: operators or ``dlq:write``. Every
 write calls the same service as the admin, /ops/ and the CLI (source "api").
+Mounted at /api/v1/dlq/ by opsportal/api/urls.py.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from rest_framework.views import APIView
 from audit.actors import Actor
 from opsportal.accounts.roles import OPERATOR
 from opsportal.api.errors import Conflict
-from reliability.webhooks.dlq import MAX_REASON_LENGTH, DlqItemNotOpen, dlq_discard, dlq_retry
-from reliability.webhooks.dlq_selectors import (
+from reliability.webhooks.models import WebhookFailure
+from reliability.webhooks.selectors.dlq import (
     MAX_ERROR_CONTAINS_LENGTH,
     MAX_EVENT_TYPE_LENGTH,
     DlqFilter,
@@ -39,7 +40,7 @@ from reliability.webhooks.dlq_selectors import (
     dlq_list,
     parse_since,
 )
-from reliability.webhooks.models import WebhookFailure
+from reliability.webhooks.services.dlq import MAX_REASON_LENGTH, DlqItemNotOpen, dlq_discard, dlq_retry
 
 DLQ_SCOPES = {"read": "read", "write": "dlq:write"}
 DLQ_ROLES = {"read": {OPERATOR}, "write": {OPERATOR}}

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from audit.actors import Actor
 from opsportal.accounts.roles import OPERATOR
 from opsportal.api.errors import Conflict
 from reliability.webhooks.models import WebhookDestination, WebhookSource
-from reliability.webhooks.selectors import destination_list, source_list
-from reliability.webhooks.services import (
+from reliability.webhooks.selectors.config import destination_list, source_list
+from reliability.webhooks.services.config import (
     MAX_SECRETS,
     RouteSpec,
     WebhookConfigInUse,
     webhook_destination_create,
     webhook_destination_delete,
+    webhook_destination_disable,
     webhook_destination_update,
     webhook_source_create,
     webhook_source_delete,
@@ -57,6 +59,10 @@ class WebhookDestinationCreatedSerializer(WebhookDestinationSerializer):
     """The create response: the only time the signing secret is shown."""
 
     signing_secret = serializers.CharField(read_only=True)
+
+
+class DestinationDisableSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, trim_whitespace=True, help_text="why deliveries stop (required)")
 
 
 class RouteSerializer(serializers.Serializer):
@@ -165,6 +171,18 @@ class WebhookDestinationViewSet(_WebhookConfigViewSet):
             destination_id=instance.pk, actor=Actor.from_request(request), source="api", **serializer.validated_data
         )
         return Response(WebhookDestinationSerializer(destination).data)
+
+    @extend_schema(request=DestinationDisableSerializer, responses=WebhookDestinationSerializer)
+    @action(detail=True, methods=["post"])
+    def disable(self, request, *args, **kwargs):
+        """Stop delivering to this destination (the same service as the admin action and a receiver's 410)."""
+        instance = self.get_object()
+        body = DestinationDisableSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        webhook_destination_disable(
+            destination_id=instance.pk, reason=body.validated_data["reason"], actor=Actor.from_request(request), source="api"
+        )
+        return Response(WebhookDestinationSerializer(destination_list().get(pk=instance.pk)).data)
 
     def destroy(self, request, *args, **kwargs):
         instance = self.get_object()

@@ -16,35 +16,30 @@ event once.
 from __future__ import annotations
 
 import json
-import logging
-from fnmatch import fnmatchcase
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from opsportal.events.groups import domain_for
 from opsportal.events.models import OutboxEvent
-from reliability.webhooks.delivery import deliveries_dispatch_for_events
-from reliability.webhooks.models import Delivery, WebhookDestination, WebhookEvent
-
-log = logging.getLogger("reliability.webhooks.subscriptions")
+from reliability.webhooks.dispatch import deliveries_dispatch_for_events
+from reliability.webhooks.models import WebhookEvent
+from reliability.webhooks.names import Event
+from reliability.webhooks.selectors.config import destinations_subscribed_to
+from reliability.webhooks.services.ingest import event_with_deliveries_insert
 
 RELAY_KEY = "webhooks.outbound"
 
 
-def subscribed(event_type: str, patterns: list[str]) -> bool:
-    return any(isinstance(p, str) and fnmatchcase(event_type, p) for p in patterns or ())
-
-
-def destinations_subscribed_to(event_type: str) -> list[int]:
-    """Enabled destinations whose subscriptions match (a disabled destination's subscription is paused)."""
-    rows = WebhookDestination.objects.filter(enabled=True).values_list("pk", "event_types")
-    return [pk for pk, patterns in rows if patterns and subscribed(event_type, patterns)]
+def _auditors_only(event: OutboxEvent) -> bool:
+    # auth.*, token.*, audit.*: failed logins with usernames, token grants, the trail itself.
+    return domain_for(event.type) == "audit"
 
 
 def _loops_back(event: OutboxEvent) -> bool:
     # An outbound delivery that dies emits dlq.added; offering that to subscribers again could
     # ping-pong forever between two dead destinations subscribed to dlq.*.
-    return event.type == "dlq.added" and bool((event.data or {}).get("outbound"))
+    return event.type == Event.DLQ_ADDED and bool((event.data or {}).get("outbound"))
 
 
 def webhook_outbound_event_record(*, outbox_event: OutboxEvent, destination_ids: list[int]) -> WebhookEvent | None:
@@ -58,29 +53,27 @@ def webhook_outbound_event_record(*, outbox_event: OutboxEvent, destination_ids:
         return None
     now = timezone.now()
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                event = WebhookEvent.objects.create(
-                    source=None,
-                    direction=WebhookEvent.Direction.OUTBOUND,
-                    provider_event_id=str(outbox_event.uuid),
-                    event_type=outbox_event.type[:255],
-                    headers={"Content-Type": "application/json"},
-                    body=json.dumps(outbox_event.envelope(), separators=(",", ":"), default=str).encode(),
-                    received_at=now,
-                )
-        except IntegrityError:
-            return None  # relayed before: its deliveries exist already
-        Delivery.objects.bulk_create(
-            [Delivery(event=event, destination_id=d, next_attempt_at=now, created_at=now) for d in sorted(set(destination_ids))]
+        event = event_with_deliveries_insert(
+            event=WebhookEvent(
+                source=None,
+                direction=WebhookEvent.Direction.OUTBOUND,
+                provider_event_id=str(outbox_event.uuid),
+                event_type=outbox_event.type[:255],
+                headers={"Content-Type": "application/json"},
+                body=json.dumps(outbox_event.envelope(), separators=(",", ":"), default=str).encode(),
+                received_at=now,
+            ),
+            destination_ids=destination_ids, now=now,
         )
+        if event is None:
+            return None  # relayed before: its deliveries exist already
         deliveries_dispatch_for_events([event.pk])
     return event
 
 
 def outbound_event_relay(event: OutboxEvent) -> None:
     """The relay subscriber (registered in the webhooks AppConfig.ready())."""
-    if _loops_back(event):
+    if _loops_back(event) or _auditors_only(event):
         return
     # A savepoint: the relay runs subscribers inside its own transaction, which must
     # survive a failure here.

@@ -11,12 +11,13 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from reliability.webhooks.models import WebhookFailure
+from reliability.webhooks.models import PORTAL_PROVIDER, WebhookFailure
 
-PORTAL_PROVIDER = "portal"  # WebhookFailure.provider of outbound portal events (no source)
+DEFAULT_ALERT_THRESHOLD = 100
 MAX_EVENT_TYPE_LENGTH = 255
 MAX_ERROR_CONTAINS_LENGTH = 500
 _DURATION_RE = re.compile(r"^\s*(\d{1,7})\s*([smhdw])\s*$", re.ASCII)
@@ -145,7 +146,7 @@ def _is_id(value: str) -> bool:
     return value.isascii() and value.isdigit() and len(value) <= 18  # a bigint, not a name
 
 
-def since_q(since: datetime) -> Q:
+def _since_q(since: datetime) -> Q:
     """Items that entered — or, after a failed replay, re-entered — the DLQ at or after ``since``.
 
     A replay is one immediate attempt, so an item reopened by it re-entered the
@@ -166,7 +167,7 @@ def dlq_matching(*, failure_ids=None, filters: DlqFilter | dict | None = None, s
         qs = qs.filter(pk__in=list(failure_ids))
     qs = qs.filter(DlqFilter.of(filters).q())
     if since is not None:
-        qs = qs.filter(since_q(since))
+        qs = qs.filter(_since_q(since))
     return qs.order_by("id")
 
 
@@ -185,3 +186,8 @@ def dlq_get(*, failure_id: int) -> WebhookFailure | None:
 def dlq_depth() -> int:
     """Open items: one COUNT on the (resolution, created_at) index."""
     return dlq_open().count()
+
+
+def alert_threshold() -> int:
+    """The open depth above which the DLQ alarm fires (``DLQ_ALERT_THRESHOLD``)."""
+    return int(getattr(settings, "DLQ_ALERT_THRESHOLD", DEFAULT_ALERT_THRESHOLD))

@@ -1,52 +1,37 @@
-"""State changes of the webhook gateway.
+"""Configuration services: sources, destinations, routes.
 
-Configuration (sources, destinations, routes) changes are operator actions:
-one audit entry (secrets redacted) and one outbox event each. Ingestion is
-not an operator action: it writes the event and its delivery rows in one
-statement and nothing else (docs/decisions.md, "Webhooks").
+Every change is an operator (or system) action: one audit entry (secrets
+redacted) and one outbox event, in the caller's transaction, and the ingest
+path's source cache is cleared on commit. Names: ``reliability.webhooks.names``.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import logging
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
 from audit.actors import Actor
 from audit.services import audit_record, diff
 from opsportal.events.services import emit
-from reliability.webhooks.delivery import deliveries_dispatch_for_events
-from reliability.webhooks.models import (
-    Delivery,
-    WebhookDestination,
-    WebhookEvent,
-    WebhookRejection,
-    WebhookRoute,
-    WebhookSource,
-)
-from reliability.webhooks.selectors import SourceConfig, source_cache_clear
+from reliability.webhooks.models import WebhookDestination, WebhookRoute, WebhookSource
+from reliability.webhooks.names import Action, Event
+from reliability.webhooks.selectors.config import source_cache_clear
 from reliability.webhooks.signatures import (
-    VerifiedWebhook,
+    SIGNED_EVENT_TYPE_SCHEMES,
     decode_standard_secret,
     generate_standard_secret,
     validate_secret,
 )
-
-log = logging.getLogger(__name__)
 
 MAX_SECRETS = 5
 MAX_EVENT_TYPE_PATTERNS = 50
@@ -73,6 +58,22 @@ class RouteSpec:
 # --- validation shared by the services ------------------------------------------------
 
 
+# Portal events only auditors may see (events/groups.py sends them to ops.audit): never delivered
+# outbound, and a subscription that names them is refused.
+UNSUBSCRIBABLE_SEGMENTS = ("audit", "auth", "token")
+
+
+def _validate_subscriptions(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        segment = pattern.split(".", 1)[0]
+        if segment != "*" and any(fnmatchcase(name, segment) for name in UNSUBSCRIBABLE_SEGMENTS):
+            raise ValidationError({"event_types": [
+                f"{pattern!r}: auth.*, token.* and audit.* events are for auditors only and cannot be delivered "
+                "to a destination ('*' subscribes to everything else)"
+            ]})
+    return patterns
+
+
 def _validate_event_type_patterns(value: Any, field: str) -> list[str]:
     if not isinstance(value, list | tuple):
         raise ValidationError({field: ["must be a list of event types"]})
@@ -96,7 +97,8 @@ def _validate_secrets(scheme: str, secrets: Any) -> list[str]:
     return list(dict.fromkeys(secrets))
 
 
-def _validate_source(source: WebhookSource) -> None:
+def source_validate(source: WebhookSource) -> None:
+    """Check (and normalise) an unsaved or changed source; raises ValidationError naming fields. No writes."""
     source.secrets = _validate_secrets(source.scheme, source.secrets)
     errors: dict[str, list[str]] = {}
     if source.scheme == WebhookSource.Scheme.HMAC and not source.hmac_header:
@@ -116,7 +118,8 @@ def _validate_source(source: WebhookSource) -> None:
     source.full_clean(exclude=["secrets"], validate_unique=False, validate_constraints=False)
 
 
-def _validate_destination(destination: WebhookDestination) -> None:
+def destination_validate(destination: WebhookDestination) -> None:
+    """Check (and normalise) an unsaved or changed destination; raises ValidationError naming fields. No writes."""
     try:
         URLValidator(schemes=["http", "https"])(destination.url)
     except ValidationError as exc:
@@ -125,11 +128,12 @@ def _validate_destination(destination: WebhookDestination) -> None:
         decode_standard_secret(destination.signing_secret)
     except ValueError as exc:
         raise ValidationError({"signing_secret": [f"not a Standard Webhooks secret: {exc}"]}) from exc
-    destination.event_types = _validate_event_type_patterns(destination.event_types, "event_types")
+    destination.event_types = _validate_subscriptions(_validate_event_type_patterns(destination.event_types, "event_types"))
     destination.full_clean(validate_unique=False, validate_constraints=False)
 
 
-def _routes_from(routes: Iterable[RouteSpec | dict]) -> list[RouteSpec]:
+def routes_validate(routes: Iterable[RouteSpec | dict]) -> list[RouteSpec]:
+    """The routes as specs, each destination once and existing; raises ValidationError. Reads only."""
     specs: list[RouteSpec] = []
     seen: set[int] = set()
     for route in routes:
@@ -149,6 +153,21 @@ def _routes_from(routes: Iterable[RouteSpec | dict]) -> list[RouteSpec]:
 # --- snapshots: what audit entries and events may show -----------------------------------
 
 _REDACTED = "<redacted>"
+
+
+def _check_route_filters(source: WebhookSource, specs: list[RouteSpec] | None) -> None:
+    """Event-type filters need a signed event type: refused for schemes whose type header is unsigned."""
+    if source.scheme in SIGNED_EVENT_TYPE_SCHEMES:
+        return
+    if specs is None:
+        filtered = source.pk and WebhookRoute.objects.filter(source=source).exclude(event_types=[]).exists()
+    else:
+        filtered = any(spec.event_types for spec in specs)
+    if filtered:
+        raise ValidationError({"routes": [
+            f"the {source.scheme} scheme does not sign the event type (X-GitHub-Event), so routes cannot filter on "
+            "it: route every event to these destinations"
+        ]})
 
 
 def _source_snapshot(source: WebhookSource) -> dict:
@@ -218,15 +237,15 @@ def webhook_destination_create(
         disabled_at=None if enabled else timezone.now(),
         event_types=list(event_types),
     )
-    _validate_destination(destination)
+    destination_validate(destination)
     try:
         with transaction.atomic():
             destination.save(force_insert=True)
     except IntegrityError as exc:
         raise ValidationError({"name": [f"a destination named {name!r} already exists"]}) from exc
     changes = _redact_destination(diff({}, _destination_snapshot(destination)))
-    audit_record(actor=actor, action="webhooks.destination.create", target=destination, changes=changes, source=source)
-    emit("webhook.destination_created", destination, {"name": destination.name, "url": destination.url, "enabled": destination.enabled})
+    audit_record(actor=actor, action=Action.DESTINATION_CREATE, target=destination, changes=changes, source=source)
+    emit(Event.DESTINATION_CREATED, destination, {"name": destination.name, "url": destination.url, "enabled": destination.enabled})
     _clear_cache_on_commit()
     return destination
 
@@ -247,7 +266,7 @@ def webhook_destination_update(*, destination_id: int, actor: Actor, source: str
         destination.disabled_reason, destination.disabled_at = "", None
     elif before["enabled"]:
         destination.disabled_at = timezone.now()
-    _validate_destination(destination)
+    destination_validate(destination)
     changes = diff(before, _destination_snapshot(destination))
     if not changes:
         return destination
@@ -257,10 +276,45 @@ def webhook_destination_update(*, destination_id: int, actor: Actor, source: str
     except IntegrityError as exc:
         raise ValidationError({"name": [f"a destination named {destination.name!r} already exists"]}) from exc
     changes = _redact_destination(changes)
-    audit_record(actor=actor, action="webhooks.destination.update", target=destination, changes=changes, source=source)
-    emit("webhook.destination_updated", destination, {"name": destination.name, "changes": changes})
+    audit_record(actor=actor, action=Action.DESTINATION_UPDATE, target=destination, changes=changes, source=source)
+    emit(Event.DESTINATION_UPDATED, destination, {"name": destination.name, "changes": changes})
     _clear_cache_on_commit()
     return destination
+
+
+@transaction.atomic
+def webhook_destination_disable(
+    *, destination_id: int, reason: str, actor: Actor, source: str, status_code: int | None = None,
+) -> bool:
+    """Stop delivering to a destination; its waiting deliveries then go to the DLQ when claimed.
+
+    The one disable service: the admin action, ``POST …/destinations/<id>/disable/``
+    and the delivery engine's 410 path (system actor, ``status_code=410``) call
+    it. One ``webhooks.destination.disable`` audit entry and one
+    ``webhook.destination_disabled`` event. Returns False (and writes nothing)
+    when the destination was already disabled.
+    """
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationError({"disabled_reason": ["a reason is required"]})
+    destination = WebhookDestination.objects.select_for_update().get(pk=destination_id)
+    if not destination.enabled:
+        return False
+    destination.enabled = False
+    destination.disabled_at = timezone.now()
+    destination.disabled_reason = text[:2000]
+    destination.save(update_fields=["enabled", "disabled_at", "disabled_reason", "updated_at"])
+    audit_record(
+        actor=actor, action=Action.DESTINATION_DISABLE, target=destination,
+        changes={"enabled": [True, False], "disabled_reason": ["", destination.disabled_reason]},
+        reason=destination.disabled_reason, source=source,
+    )
+    data = {"name": destination.name, "reason": destination.disabled_reason}
+    if status_code is not None:
+        data["status_code"] = status_code
+    emit(Event.DESTINATION_DISABLED, destination, data)
+    _clear_cache_on_commit()
+    return True
 
 
 @transaction.atomic
@@ -278,8 +332,8 @@ def webhook_destination_delete(*, destination_id: int, actor: Actor, source: str
             "remove it from its sources or disable it instead"
         ) from exc
     changes = _redact_destination(diff(snapshot, {}))
-    audit_record(actor=actor, action="webhooks.destination.delete", target=("webhooks.webhookdestination", pk), changes=changes, reason=reason, source=source)
-    emit("webhook.destination_deleted", ("webhooks.webhookdestination", pk), {"name": snapshot["name"]})
+    audit_record(actor=actor, action=Action.DESTINATION_DELETE, target=("webhooks.webhookdestination", pk), changes=changes, reason=reason, source=source)
+    emit(Event.DESTINATION_DELETED, ("webhooks.webhookdestination", pk), {"name": snapshot["name"]})
     _clear_cache_on_commit()
 
 
@@ -315,8 +369,9 @@ def webhook_source_create(
     if unknown:
         raise ValidationError({f: ["unknown field"] for f in sorted(unknown)})
     webhook_source = WebhookSource(slug=slug, scheme=scheme, secrets=list(secrets or []), **fields)
-    _validate_source(webhook_source)
-    specs = _routes_from(routes)
+    source_validate(webhook_source)
+    specs = routes_validate(routes)
+    _check_route_filters(webhook_source, specs)
     try:
         with transaction.atomic():
             webhook_source.save(force_insert=True)
@@ -325,8 +380,8 @@ def webhook_source_create(
     _set_routes(webhook_source, specs)
     snapshot = _source_snapshot(webhook_source)
     changes = _redact_source(diff({}, snapshot))
-    audit_record(actor=actor, action="webhooks.source.create", target=webhook_source, changes=changes, source=source)
-    emit("webhook.source_created", webhook_source, _source_event_data(webhook_source, snapshot))
+    audit_record(actor=actor, action=Action.SOURCE_CREATE, target=webhook_source, changes=changes, source=source)
+    emit(Event.SOURCE_CREATED, webhook_source, _source_event_data(webhook_source, snapshot))
     _clear_cache_on_commit()
     return webhook_source
 
@@ -352,8 +407,9 @@ def webhook_source_update(
     before = _source_snapshot(webhook_source)
     for key, value in fields.items():
         setattr(webhook_source, key, list(value) if key == "secrets" else value)
-    _validate_source(webhook_source)
-    specs = _routes_from(routes) if routes is not None else None
+    source_validate(webhook_source)
+    specs = routes_validate(routes) if routes is not None else None
+    _check_route_filters(webhook_source, specs)
     if {f: getattr(webhook_source, f) for f in SOURCE_FIELDS} != {f: before[f] for f in SOURCE_FIELDS}:
         try:
             with transaction.atomic():
@@ -367,8 +423,8 @@ def webhook_source_update(
     if not changes:
         return webhook_source
     changes = _redact_source(changes)
-    audit_record(actor=actor, action="webhooks.source.update", target=webhook_source, changes=changes, source=source)
-    emit("webhook.source_updated", webhook_source, {**_source_event_data(webhook_source, after), "changes": changes})
+    audit_record(actor=actor, action=Action.SOURCE_UPDATE, target=webhook_source, changes=changes, source=source)
+    emit(Event.SOURCE_UPDATED, webhook_source, {**_source_event_data(webhook_source, after), "changes": changes})
     _clear_cache_on_commit()
     return webhook_source
 
@@ -387,198 +443,6 @@ def webhook_source_delete(*, source_id: int, actor: Actor, source: str, reason: 
             f"source {webhook_source.slug!r} has received events, which are kept; disable it instead"
         ) from exc
     changes = _redact_source(diff(snapshot, {}))
-    audit_record(actor=actor, action="webhooks.source.delete", target=("webhooks.webhooksource", pk), changes=changes, reason=reason, source=source)
-    emit("webhook.source_deleted", ("webhooks.webhooksource", pk), {"slug": snapshot["slug"]})
+    audit_record(actor=actor, action=Action.SOURCE_DELETE, target=("webhooks.webhooksource", pk), changes=changes, reason=reason, source=source)
+    emit(Event.SOURCE_DELETED, ("webhooks.webhooksource", pk), {"slug": snapshot["slug"]})
     _clear_cache_on_commit()
-
-
-# --- ingestion (not an operator action: no audit entry, no outbox event) ----------------------
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    event_id: int
-    duplicate: bool
-    deliveries: int
-
-
-_EVENT_TABLE = WebhookEvent._meta.db_table
-_DELIVERY_TABLE = Delivery._meta.db_table
-# One statement, one round trip, atomic on its own: insert the event unless
-# (source, provider id) exists, and its deliveries only if it was inserted.
-_INGEST_SQL = f"""
-WITH ev AS (
-    INSERT INTO {_EVENT_TABLE} (source_id, direction, provider_event_id, event_type, headers, body, received_at)
-    VALUES (%s, 'inbound', %s, %s, %s::jsonb, %s, %s)
-    ON CONFLICT (source_id, provider_event_id) DO NOTHING
-    RETURNING id
-), deliveries AS (
-    INSERT INTO {_DELIVERY_TABLE} (event_id, destination_id, status, attempts, next_attempt_at, last_error, created_at)
-    SELECT ev.id, d.destination_id, 'pending', 0, %s, '', %s
-    FROM ev CROSS JOIN unnest(%s::bigint[]) AS d(destination_id)
-    RETURNING 1
-)
-SELECT ev.id, (SELECT count(*) FROM deliveries) FROM ev
-"""  # noqa: S608 - table names come from model metadata, values are parameters
-_ORIGINAL_SQL = f"SELECT id FROM {_EVENT_TABLE} WHERE source_id = %s AND provider_event_id = %s"  # noqa: S608
-
-
-def _ingest_cursor():
-    """A server-side-binding cursor on Django's connection, for the ingest statement only.
-
-    The statement runs prepared, so PostgreSQL parses and plans the CTE once
-    per connection instead of per request (pgbench on this box: 3,300-3,800
-    tps as text, 5,300-5,800 prepared). Django keeps psycopg's prepared
-    statements off (``prepare_threshold=None``, for poolers), so they are
-    switched on around this one statement; ``DATABASE_PREPARED_STATEMENTS=false``
-    keeps them off (docs/operations.md). Django's wrappers (error translation,
-    execute wrappers, query logging) still apply. It skips Django's per-request
-    health check (``SELECT 1``, one more round trip): ``_ingest_postgresql``
-    retries once on a dead connection instead.
-    """
-    connection.ensure_connection()
-    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
-
-
-def _run_ingest(params: list, source_id: int, provider_event_id: str) -> IngestResult:
-    with _ingest_cursor() as cursor:
-        raw = connection.connection
-        threshold = raw.prepare_threshold
-        if settings.DATABASE_PREPARED_STATEMENTS:
-            raw.prepare_threshold = 0  # prepare on first use; the statement text never changes
-        try:
-            cursor.execute(_INGEST_SQL, params)
-            row = cursor.fetchone()
-            if row is not None:
-                return IngestResult(event_id=row[0], duplicate=False, deliveries=row[1])
-            # ON CONFLICT waited for any concurrent inserter to commit, so the original is visible now.
-            cursor.execute(_ORIGINAL_SQL, [source_id, provider_event_id])
-            original = cursor.fetchone()
-        finally:
-            raw.prepare_threshold = threshold
-    if original is None:  # purged between the two statements: vanishingly rare, and safe to retry
-        raise IntegrityError("original event disappeared during dedupe")
-    return IngestResult(event_id=original[0], duplicate=True, deliveries=0)
-
-
-def _ingest_postgresql(*, source_id: int, verified: VerifiedWebhook, headers: dict, body: bytes, destination_ids: list[int], now: datetime) -> IngestResult:
-    params = [
-        source_id, verified.provider_event_id, verified.event_type, json.dumps(headers), body, now,
-        now, now, destination_ids,
-    ]
-    try:
-        return _run_ingest(params, source_id, verified.provider_event_id)
-    except OperationalError:
-        if connection.in_atomic_block:
-            raise
-        # A persistent connection that died (database restart, failover, a pooler's idle
-        # kill): reconnect and try once more. Safe to repeat: if the first attempt did
-        # commit, this one finds the event and answers it as a duplicate with its id.
-        log.warning("webhook ingest: database connection lost, reconnecting once", exc_info=True)
-        connection.close()
-        return _run_ingest(params, source_id, verified.provider_event_id)
-
-
-def _ingest_portable(*, source_id: int, verified: VerifiedWebhook, headers: dict, body: bytes, destination_ids: list[int], now: datetime) -> IngestResult:
-    """The ORM path (SQLite in the embedded default): insert in a savepoint, IntegrityError = duplicate."""
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                event = WebhookEvent.objects.create(
-                    source_id=source_id,
-                    provider_event_id=verified.provider_event_id,
-                    event_type=verified.event_type,
-                    headers=headers,
-                    body=body,
-                    received_at=now,
-                )
-        except IntegrityError:
-            original = WebhookEvent.objects.filter(source_id=source_id, provider_event_id=verified.provider_event_id).values_list("pk", flat=True).first()
-            if original is None:
-                raise
-            return IngestResult(event_id=original, duplicate=True, deliveries=0)
-        Delivery.objects.bulk_create(
-            [Delivery(event=event, destination_id=d, next_attempt_at=now, created_at=now) for d in destination_ids]
-        )
-    return IngestResult(event_id=event.pk, duplicate=False, deliveries=len(destination_ids))
-
-
-def webhook_event_ingest(*, config: SourceConfig, verified: VerifiedWebhook, headers: dict, body: bytes, portable: bool = False) -> IngestResult:
-    """Store a verified webhook once per (source, provider event id), with one delivery per routed destination.
-
-    Returns after the write is committed (the caller answers 202 only then).
-    Duplicates return the original event id and create nothing. Deliveries
-    are due at once (``next_attempt_at`` = now) and handed to a worker after commit (the sweep is the backstop).
-    """
-    now = timezone.now()
-    destination_ids = config.destination_ids_for(verified.event_type)
-    ingest = _ingest_postgresql if connection.vendor == "postgresql" and not portable else _ingest_portable
-    result = ingest(source_id=config.id, verified=verified, headers=headers, body=body, destination_ids=destination_ids, now=now)
-    if result.deliveries and not result.duplicate:
-        deliveries_dispatch_for_events([result.event_id])  # after commit: a worker sends them at once
-    return result
-
-
-# --- rejection samples -------------------------------------------------------------------------
-
-_rejection_windows: dict[tuple[int, str], datetime] = {}
-_rejection_lock = threading.Lock()
-
-
-def _valid_ip(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
-
-
-def webhook_rejection_record(
-    *,
-    source_id: int,
-    reason: str,
-    detail: str,
-    remote_ip: str | None,
-    user_agent: str,
-    header_names: list[str],
-    body_bytes: int,
-) -> bool:
-    """Keep a sample of a 401 for operators: at most one per source, reason and minute.
-
-    An in-process memo avoids even the INSERT for repeats in this process;
-    the unique window makes it one row across processes. Never raises.
-    """
-    now = timezone.now()
-    window = now.replace(second=0, microsecond=0)
-    key = (source_id, reason)
-    with _rejection_lock:
-        if _rejection_windows.get(key) == window:
-            return False
-        _rejection_windows[key] = window
-    try:
-        WebhookRejection.objects.bulk_create(
-            [
-                WebhookRejection(
-                    source_id=source_id,
-                    reason=reason,
-                    window_start=window,
-                    detail=detail[:300],
-                    remote_ip=_valid_ip(remote_ip),
-                    user_agent="".join(c for c in user_agent if c.isprintable())[:300],
-                    header_names=sorted({h.lower() for h in header_names if h.isprintable()})[:50],
-                    body_bytes=body_bytes,
-                    created_at=now,
-                )
-            ],
-            ignore_conflicts=True,
-        )
-    except DatabaseError:  # a diagnostic sample must never turn a 401 into a 5xx
-        log.warning("could not record a webhook rejection sample", exc_info=True)
-        return False
-    return True
-
-
-def rejection_memo_clear() -> None:
-    with _rejection_lock:
-        _rejection_windows.clear()

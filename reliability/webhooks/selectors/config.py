@@ -1,4 +1,4 @@
-"""Reads for the webhook gateway, including the in-process source cache of the ingest path."""
+"""Reads of the webhook configuration, including the in-process source cache of the ingest path."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from fnmatch import fnmatchcase
 from django.conf import settings
 from django.db.models import QuerySet
 
-from reliability.webhooks.models import Delivery, WebhookDestination, WebhookEvent, WebhookSource
-from reliability.webhooks.signatures import signing_keys
+from reliability.webhooks.models import WebhookDestination, WebhookSource
+from reliability.webhooks.signatures import SIGNED_EVENT_TYPE_SCHEMES, event_id_signed, signing_keys
 
 _CACHE_MAX_ENTRIES = 1000  # unknown slugs are cached too; bound the memory a slug scan can take
 
@@ -39,8 +39,12 @@ class SourceConfig:
     hmac_event_id_header: str
     enabled: bool
     routes: tuple[SourceRoute, ...]
+    type_signed: bool = True  # the event type comes from the signed body (not GitHub's header)
+    id_signed: bool = True  # the event id is signed; otherwise ingestion also dedupes on the body hash
 
     def destination_ids_for(self, event_type: str) -> list[int]:
+        if not self.type_signed:  # an unsigned type must not choose destinations: unfiltered routes only
+            return [r.destination_id for r in self.routes if not r.event_types]
         return [r.destination_id for r in self.routes if r.matches(event_type)]
 
 
@@ -72,6 +76,8 @@ def source_config_load(slug: str) -> SourceConfig | None:
         hmac_event_id_header=source.hmac_event_id_header,
         enabled=source.enabled,
         routes=routes,
+        type_signed=source.scheme in SIGNED_EVENT_TYPE_SCHEMES,
+        id_signed=event_id_signed(source.scheme, source.hmac_event_id_header),
     )
 
 
@@ -95,6 +101,7 @@ def source_for_ingest(slug: str) -> SourceConfig | None:
 
 
 def source_cache_clear() -> None:
+    """Forget cached sources (the config services call it on commit of every change)."""
     with _cache_lock:
         _cache.clear()
 
@@ -111,9 +118,12 @@ def destination_list() -> QuerySet[WebhookDestination]:
     return WebhookDestination.objects.all()
 
 
-def event_deliveries(event_id: int) -> QuerySet[Delivery]:
-    return Delivery.objects.filter(event_id=event_id).select_related("destination")
+def subscribed(event_type: str, patterns: list[str]) -> bool:
+    """Whether a destination's ``event_types`` patterns (``incident.*``, ``*``) take this portal event."""
+    return any(isinstance(p, str) and fnmatchcase(event_type, p) for p in patterns or ())
 
 
-def event_get(*, source_id: int, provider_event_id: str) -> WebhookEvent | None:
-    return WebhookEvent.objects.filter(source_id=source_id, provider_event_id=provider_event_id).first()
+def destinations_subscribed_to(event_type: str) -> list[int]:
+    """Enabled destinations whose subscriptions match (a disabled destination's subscription is paused)."""
+    rows = WebhookDestination.objects.filter(enabled=True).values_list("pk", "event_types")
+    return [pk for pk, patterns in rows if patterns and subscribed(event_type, patterns)]

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from audit.actors import Actor
 from opsportal.accounts.roles import OPERATOR, has_role
-from reliability.webhooks.dlq import DlqItemNotOpen, dlq_discard, dlq_retry
+from reliability.webhooks.services.dlq import DlqItemNotOpen, dlq_discard, dlq_retry
 
 ACTIONS = ("retry", "discard")
 

@@ -18,6 +18,7 @@ from audit.actors import Actor
 from audit.services import audit_record
 from opsportal.events.services import emit
 from reliability.webhooks.models import Delivery, WebhookEvent, WebhookFailure
+from reliability.webhooks.names import Action, Event
 
 DEFAULT_RETENTION_DAYS = 7
 SYSTEM_ACTOR = "webhook-retention"
@@ -28,7 +29,7 @@ def retention_days() -> int:
     return int(getattr(settings, "WEBHOOK_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
 
 
-def purgeable_events(*, cutoff: datetime):
+def _purgeable_events(*, cutoff: datetime):
     """Events whose payload may go: old enough, nothing left to deliver, nothing open in the DLQ."""
     return (
         WebhookEvent.objects.filter(received_at__lt=cutoff, body_purged_at__isnull=True)
@@ -51,7 +52,7 @@ def webhook_payloads_purge(*, now: datetime | None = None, days: int | None = No
     while True:
         with transaction.atomic():
             ids = list(
-                purgeable_events(cutoff=cutoff)
+                _purgeable_events(cutoff=cutoff)
                 .select_for_update(skip_locked=True, of=("self",))
                 .order_by("id")
                 .values_list("pk", flat=True)[:batch]
@@ -63,13 +64,13 @@ def webhook_payloads_purge(*, now: datetime | None = None, days: int | None = No
             changes = {"body": ["<payload>", "<purged>"], "count": len(ids), "first_id": ids[0], "last_id": ids[-1]}
             audit_record(
                 actor=Actor.for_system(SYSTEM_ACTOR),
-                action="webhooks.payloads.purge",
+                action=Action.PAYLOADS_PURGE,
                 target=target,
                 changes=changes,
                 reason=f"delivered more than {days} day{'s' if days != 1 else ''} ago (WEBHOOK_RETENTION_DAYS)",
                 source="retention",
             )
-            emit("webhook.payloads_purged", target, {"count": len(ids), "first_id": ids[0], "last_id": ids[-1],
+            emit(Event.PAYLOADS_PURGED, target, {"count": len(ids), "first_id": ids[0], "last_id": ids[-1],
                                                      "retention_days": days})
         total += len(ids)
         if len(ids) < batch:

@@ -1,0 +1,116 @@
+"""The dead-letter queue in the admin: read-only rows, retry/discard actions through the DLQ services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from audit.actors import Actor
+from opsportal.accounts.roles import OPERATOR, has_role
+from reliability.webhooks.admin.traffic import body_preview
+from reliability.webhooks.models import WebhookFailure
+from reliability.webhooks.services.dlq import DlqItemNotOpen, dlq_discard, dlq_retry
+
+
+class DlqDiscardForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 36}),
+        max_length=2000, strip=True,
+    )
+
+
+@admin.register(WebhookFailure)
+class WebhookFailureAdmin(admin.ModelAdmin):
+    """The DLQ. Rows change only through the actions (dlq_retry / dlq_discard, source "admin")."""
+
+    list_display = ("id", "provider", "destination", "event_type", "error_excerpt", "retry_count", "last_retry_at", "created_at", "resolution")
+    list_filter = (
+        ("source", admin.RelatedOnlyFieldListFilter),
+        ("destination", admin.RelatedOnlyFieldListFilter),
+        ("event_type", admin.AllValuesFieldListFilter),
+        "resolution",
+        ("created_at", admin.DateFieldListFilter),
+    )
+    list_select_related = ("source", "destination")
+    search_fields = ("error_message", "event_type", "delivery__event__provider_event_id")
+    date_hierarchy = "created_at"
+    fields = (
+        "provider", "source", "destination", "delivery", "event_id_public", "event_type", "error_message", "payload_text",
+        "retry_count", "last_retry_at", "created_at", "resolution", "resolved_by_label", "resolution_reason", "resolved_at",
+    )
+    readonly_fields = fields
+    actions = ["retry_selected", "discard_selected"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("payload")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_dlq_operate_permission(self, request) -> bool:
+        return has_role(request.user, OPERATOR)
+
+    @admin.display(description="error")
+    def error_excerpt(self, obj: WebhookFailure) -> str:
+        text = obj.error_message or ""
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    @admin.display(description="event id")
+    def event_id_public(self, obj: WebhookFailure) -> str:
+        return obj.delivery.event.provider_event_id
+
+    @admin.display(description="payload")
+    def payload_text(self, obj: WebhookFailure) -> str:
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", body_preview(obj.payload))
+
+    @admin.action(description="Retry selected DLQ items", permissions=["dlq_operate"])
+    def retry_selected(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        try:
+            result = dlq_retry(failure_ids=ids, actor=Actor.from_request(request), source="admin")
+        except DlqItemNotOpen as exc:
+            self.message_user(request, f"Nothing retried: {exc}", messages.WARNING)
+            return None
+        self.message_user(request, f"Retried {result.count} DLQ item(s): {_id_list(result.ids)}.", messages.SUCCESS)
+        if result.skipped:
+            self.message_user(request, f"Skipped {len(result.skipped)} not open (or taken by another retry): {_id_list(result.skipped)}.", messages.WARNING)
+        return None
+
+    @admin.action(description="Discard selected DLQ items (asks for a reason)", permissions=["dlq_operate"])
+    def discard_selected(self, request, queryset):
+        form = DlqDiscardForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            ids = list(queryset.values_list("pk", flat=True))
+            try:
+                result = dlq_discard(failure_ids=ids, reason=form.cleaned_data["reason"], actor=Actor.from_request(request), source="admin")
+            except DlqItemNotOpen as exc:
+                self.message_user(request, f"Nothing discarded: {exc}", messages.WARNING)
+                return None
+            self.message_user(request, f"Discarded {result.count} DLQ item(s): {_id_list(result.ids)}.", messages.SUCCESS)
+            if result.skipped:
+                self.message_user(request, f"Skipped {len(result.skipped)} not open: {_id_list(result.skipped)}.", messages.WARNING)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Discard DLQ items: give a reason",
+            "opts": self.model._meta,
+            "queryset": queryset.select_related("destination"),
+            "form": form,
+            "action": "discard_selected",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/webhooks/webhookfailure/discard_reason.html", context)
+
+
+def _id_list(ids, limit: int = 20) -> str:
+    shown = ", ".join(f"#{pk}" for pk in list(ids)[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")

@@ -1,0 +1,89 @@
+"""Traffic in the admin: received events, deliveries and their attempts, rejection samples. Read-only."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from reliability.webhooks.models import Delivery, DeliveryAttempt, WebhookEvent, WebhookRejection
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    actions = None
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def body_preview(body: bytes | memoryview | None, limit: int = 4000) -> str:
+    raw = bytes(body or b"")
+    text = raw[:limit].decode("utf-8", errors="replace")
+    return text + (f"… ({len(raw)} bytes)" if len(raw) > limit else "")
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    fields = ("destination", "status", "attempts", "next_attempt_at", "last_status_code", "delivered_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("id", "source", "event_type", "provider_event_id", "received_at")
+    list_filter = ("source", "direction")
+    search_fields = ("provider_event_id", "event_type")
+    date_hierarchy = "received_at"
+    list_select_related = ("source",)
+    fields = ("source", "direction", "provider_event_id", "event_type", "received_at", "headers", "body_text", "body_purged_at")
+    readonly_fields = fields
+    inlines = [DeliveryInline]
+
+    @admin.display(description="body")
+    def body_text(self, obj: WebhookEvent) -> str:
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", body_preview(obj.body))
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ("at", "result", "status_code", "latency_ms", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "event", "destination", "status", "attempts", "next_attempt_at", "last_status_code", "delivered_at")
+    list_filter = ("status", "destination")
+    list_select_related = ("event", "destination")
+    search_fields = ("event__provider_event_id",)
+    readonly_fields = (
+        "event", "destination", "status", "attempts", "next_attempt_at", "lease_expires_at", "last_status_code",
+        "last_error", "created_at", "delivered_at",
+    )
+    fields = readonly_fields
+    inlines = [DeliveryAttemptInline]
+
+
+@admin.register(WebhookRejection)
+class WebhookRejectionAdmin(ReadOnlyAdmin):
+    list_display = ("window_start", "source", "reason", "detail", "remote_ip")
+    list_filter = ("reason", "source")
+    list_select_related = ("source",)
+    readonly_fields = ("source", "reason", "window_start", "detail", "remote_ip", "user_agent", "header_names", "body_bytes", "created_at")
+    fields = readonly_fields
