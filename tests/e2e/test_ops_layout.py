@@ -15,7 +15,8 @@ OVERFLOW_JS = """() => {
   const page = document.documentElement;
   if (page.scrollWidth > page.clientWidth + 1) out.push(`page ${page.scrollWidth}>${page.clientWidth}`);
   document.querySelectorAll('.ops-panel, .ops-panel-body, .ops-feed-module, #content-main .module').forEach(el => {
-    if (el.scrollWidth > el.clientWidth + 1) out.push(`${el.id || el.className} ${el.scrollWidth}>${el.clientWidth}`);
+    const where = el.id || `${(el.closest(".ops-panel") || {}).id || ""} ${el.className}`.trim();
+    if (el.scrollWidth > el.clientWidth + 1) out.push(`${where} ${el.scrollWidth}>${el.clientWidth}`);
   });
   return out;
 }"""
