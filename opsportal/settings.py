@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "reliability.health",
     "reliability.breakers",
     "reliability.webhooks",
+    "reliability.incidents",
 ]
 
 MIDDLEWARE = [
@@ -180,6 +181,7 @@ CELERY_BEAT_SCHEDULE = {
     "api-idempotency-cleanup": {"task": "api.purge_idempotency_keys", "schedule": 3600.0},
     "webhooks-sweep-deliveries": {"task": "webhooks.sweep_deliveries", "schedule": 1.0},
     "webhooks-purge-payloads": {"task": "webhooks.purge_delivered_payloads", "schedule": 3600.0},
+    "incidents-sweep-silences": {"task": "incidents.sweep_silences", "schedule": 5.0},
 }
 # Webhook delivery: payloads of delivered events are emptied after this many days.
 WEBHOOK_RETENTION_DAYS = int(os.environ.get("WEBHOOK_RETENTION_DAYS", "7"))
@@ -277,6 +279,11 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "opsportal@localhost")
 # --- Portal-specific --------------------------------------------------------------------
 OPSPORTAL_CHAOS_ENABLED = env_bool("OPSPORTAL_CHAOS_ENABLED", default=OPSPORTAL_ENV != "production")
 ALERTMANAGER_URL = os.environ.get("ALERTMANAGER_URL", "")
+# A resolved incident whose group fires again within this many seconds reopens; later, a new linked incident.
+INCIDENT_REOPEN_WINDOW_SECONDS = int(os.environ.get("INCIDENT_REOPEN_WINDOW_SECONDS", "300"))
+INCIDENT_SILENCE_RETRY_SECONDS = 30  # a pending silence (Alertmanager away) is retried this often
+INCIDENT_SILENCE_MAX_ATTEMPTS = 120  # then it is marked failed (an hour at the default)
+ALERT_INTAKE_MAX_BYTES = 4 * 1024 * 1024  # Alertmanager batches; larger bodies are answered 413
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "")
 SLOW_QUERY_MS = int(os.environ.get("SLOW_QUERY_MS", "500"))
 HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "2"))
