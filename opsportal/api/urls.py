@@ -5,15 +5,18 @@ from rest_framework.routers import SimpleRouter
 
 from audit.api import AuditEntryViewSet, audit_export_csv
 from opsportal.catalog.api import ServiceViewSet
+from reliability.incidents.api import IncidentViewSet
 
 router = SimpleRouter(trailing_slash=True)
 router.register("services", ServiceViewSet, basename="service")
 router.register("audit", AuditEntryViewSet, basename="audit")
+router.register("incidents", IncidentViewSet, basename="incident")
 
 urlpatterns = [
     path("audit/export.csv", audit_export_csv, name="audit-export"),
     path("breakers/", include("reliability.breakers.urls")),
     path("dlq/", include("reliability.webhooks.dlq_api")),
     path("webhooks/", include("reliability.webhooks.urls")),
+    path("", include("reliability.incidents.urls")),
     path("", include(router.urls)),
 ]

@@ -1,0 +1,19 @@
+"""Celery entry points: thin, idempotent, each calls one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from reliability.incidents.services.silences import silences_push
+
+
+@shared_task(name="incidents.push_silence", ignore_result=True)
+def push_silence(silence_id: int) -> dict:
+    """Create (or expire) this silence in Alertmanager now, if still due and not held by another worker."""
+    return silences_push(silence_ids=[silence_id])
+
+
+@shared_task(name="incidents.sweep_silences", ignore_result=True, expires=30)
+def sweep_silences() -> dict:
+    """Beat: retry pending silences and expire resolved ones whose turn has come (SKIP LOCKED)."""
+    return silences_push()
