@@ -13,5 +13,39 @@ class IncidentsConfig(AppConfig):
         from reliability.incidents.portal_signals import RELAY_KEY, portal_signal_relay
 
         metrics.register()
+        _extend_roles_and_auditlog()
         # The portal's own incidents: breaker and DLQ outbox events → alerts of source "portal".
         subscribe(RELAY_KEY, portal_signal_relay)
+
+
+# Roles and the auditlog diff net are extended from here (their modules invite apps to add themselves).
+ROLE_PERMISSIONS = {
+    "operator": {
+        "incidents.incident": ("view",), "incidents.alert": ("view",), "incidents.incidentevent": ("view",),
+        "incidents.silence": ("view",), "incidents.notification": ("view",),
+        **{f"incidents.{m}": ("view", "add", "change", "delete") for m in (
+            "routingrule", "maintenancewindow", "severitymapping", "escalationpolicy", "escalationstep",
+            "oncallrotation", "rotationmember", "rotationoverride", "notificationchannel")},
+    },
+    "support": {"incidents.incident": ("view",), "incidents.alert": ("view",), "incidents.incidentevent": ("view",)},
+    "chaos_operator": {"incidents.incident": ("view",)},
+}
+AUDITLOG = {
+    "incidents.RoutingRule": {}, "incidents.MaintenanceWindow": {}, "incidents.SeverityMapping": {},
+    "incidents.EscalationPolicy": {}, "incidents.EscalationStep": {}, "incidents.OnCallRotation": {},
+    "incidents.RotationOverride": {}, "incidents.NotificationChannel": {"exclude_fields": ["config"]},
+}
+
+
+def _extend_roles_and_auditlog() -> None:
+    from audit import registration
+    from opsportal.accounts import roles
+
+    for role, perms in ROLE_PERMISSIONS.items():
+        for label, actions in perms.items():
+            roles.ROLE_PERMISSIONS.setdefault(role, {}).setdefault(label, actions)
+    for label, options in AUDITLOG.items():
+        if label not in registration.AUDITLOG_MODELS:
+            registration.AUDITLOG_MODELS.append(label)
+            registration.AUDITLOG_OPTIONS.setdefault(label, options)
+    registration.register_auditlog_models()  # the audit app registered its list before this app was ready
