@@ -13,6 +13,9 @@ class IncidentsConfig(AppConfig):
         from reliability.incidents.portal_signals import RELAY_KEY, portal_signal_relay
 
         metrics.register()
+        from reliability.incidents import config_cache
+
+        config_cache.connect_signals()
         _extend_roles_and_auditlog()
         # The portal's own incidents: breaker and DLQ outbox events → alerts of source "portal".
         subscribe(RELAY_KEY, portal_signal_relay)

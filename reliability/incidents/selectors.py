@@ -6,16 +6,9 @@ from datetime import datetime
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 
+from reliability.incidents import config_cache
 from reliability.incidents.matching import matches, window_active
-from reliability.incidents.models import (
-    DEFAULT_SEVERITY_MAPPING,
-    EscalationPolicy,
-    Incident,
-    MaintenanceWindow,
-    RoutingRule,
-    Severity,
-    SeverityMapping,
-)
+from reliability.incidents.models import EscalationPolicy, Incident, MaintenanceWindow, RoutingRule, Severity
 
 DEFAULT_SEVERITY = Severity.P2
 
@@ -46,8 +39,7 @@ def open_counts_by_severity() -> dict[str, int]:
 
 
 def severity_mapping() -> dict[str, str]:
-    mapping = dict(SeverityMapping.objects.values_list("value", "severity"))
-    return mapping or {k: str(v) for k, v in DEFAULT_SEVERITY_MAPPING.items()}
+    return config_cache.snapshot().mapping
 
 
 def severity_for(value: str | None, mapping: dict[str, str]) -> str:
@@ -56,15 +48,15 @@ def severity_for(value: str | None, mapping: dict[str, str]) -> str:
 
 def routing_rule_for(labels: dict) -> RoutingRule | None:
     """First enabled rule (by order) whose matchers all hold."""
-    for rule in RoutingRule.objects.filter(enabled=True).select_related("service", "escalation_policy"):
+    for rule in config_cache.snapshot().rules:
         if matches(rule.matchers or [], labels):
             return rule
     return None
 
 
 def maintenance_window_for(labels: dict, now: datetime) -> MaintenanceWindow | None:
-    for window in MaintenanceWindow.objects.filter(enabled=True, starts_at__lte=now, ends_at__gt=now):
-        if matches(window.matchers or [], labels) and window_active(
+    for window in config_cache.snapshot().windows:
+        if window.starts_at <= now < window.ends_at and matches(window.matchers or [], labels) and window_active(
                 starts_at=window.starts_at, ends_at=window.ends_at, cron=window.cron, timezone=window.timezone,
                 duration_minutes=window.duration_minutes, now=now):
             return window
@@ -74,7 +66,7 @@ def maintenance_window_for(labels: dict, now: datetime) -> MaintenanceWindow | N
 def default_policy_for(severity: str, service_id: int | None) -> EscalationPolicy | None:
     """A policy declared for this severity, preferring one of the incident's service."""
     best = None
-    for policy in EscalationPolicy.objects.all():
+    for policy in config_cache.snapshot().policies:
         if severity in (policy.severities or []):
             if policy.service_id == service_id and service_id is not None:
                 return policy
@@ -102,3 +94,7 @@ def response_times(*, since: datetime | None = None, until: datetime | None = No
         "mtta_seconds": r["mtta"].total_seconds() if r["mtta"] is not None else None,
         "mttr_seconds": r["mttr"].total_seconds() if r["mttr"] is not None else None,
     } for r in rows]
+
+
+def service_named(name: str | None):
+    return config_cache.snapshot().services.get(str(name)) if name else None

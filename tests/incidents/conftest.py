@@ -44,6 +44,16 @@ def group_payload(group: str, n: int = 1, *, severity: str = "warning", status: 
             "truncatedAlerts": 0}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_intake_config():
+    """Rolled-back test transactions send no signals: start every test with an empty config cache."""
+    from reliability.incidents import config_cache
+
+    config_cache.invalidate()
+    yield
+    config_cache.invalidate()
+
+
 @pytest.fixture
 def alerts_client(token_client):
     return token_client("alerts:write")

@@ -16,21 +16,21 @@ audit entry, no outbox event.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.actors import Actor
-from opsportal.catalog.models import Service
 from opsportal.events.services import emit
-from reliability.incidents import selectors
+from reliability.incidents import config_cache, selectors
 from reliability.incidents.models import Alert, Incident, IncidentEvent, Severity
 from reliability.incidents.names import Event
 from reliability.incidents.services._common import incident_payload, lock_group, text, timeline
-from reliability.incidents.services.lifecycle import incident_open, reopen_locked, resolve_locked
+from reliability.incidents.services.lifecycle import open_locked, reopen_locked, resolve_locked
 
 Kind = IncidentEvent.Kind
 FIRING, RESOLVED = Alert.Status.FIRING, Alert.Status.RESOLVED
@@ -105,10 +105,61 @@ def _rows(group: GroupIn, alerts: list[AlertIn], incident_id: int | None, now: d
 
 
 def _upsert(rows: list[Alert], *, move_incident: bool) -> None:
-    if rows:
-        fields = _UPDATE_FIELDS + (["incident"] if move_incident else [])
-        Alert.objects.bulk_create(rows, update_conflicts=True, unique_fields=["source", "fingerprint"],
-                                  update_fields=fields)
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        _upsert_pg(rows, move_incident=move_incident)
+        return
+    fields = _UPDATE_FIELDS + (["incident"] if move_incident else [])
+    Alert.objects.bulk_create(rows, update_conflicts=True, unique_fields=["source", "fingerprint"],
+                              update_fields=fields)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+_UPSERT_SQL = """
+INSERT INTO incidents_alert (source, fingerprint, incident_id, group_key, status, labels, annotations, starts_at,
+                             ends_at, generator_url, last_payload, suppressed, first_received_at, last_received_at)
+SELECT %s, x.fingerprint, %s, %s, x.status, x.labels, x.annotations, x.starts_at, x.ends_at, x.generator_url,
+       x.last_payload, %s, %s, %s
+FROM jsonb_to_recordset(%s::jsonb) AS x(fingerprint text, status text, labels jsonb, annotations jsonb,
+                                        starts_at timestamptz, ends_at timestamptz, generator_url text,
+                                        last_payload jsonb)
+ON CONFLICT (source, fingerprint) DO UPDATE SET
+    group_key = EXCLUDED.group_key, status = EXCLUDED.status, labels = EXCLUDED.labels,
+    annotations = EXCLUDED.annotations, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+    generator_url = EXCLUDED.generator_url, last_payload = EXCLUDED.last_payload,
+    suppressed = EXCLUDED.suppressed, last_received_at = EXCLUDED.last_received_at{move}
+"""
+
+
+def _upsert_pg(rows: list[Alert], *, move_incident: bool) -> None:
+    """The whole batch as one JSON parameter: one statement, one value to bind (bench/incidents)."""
+    first = rows[0]
+    batch = json.dumps([{
+        "fingerprint": r.fingerprint, "status": r.status, "labels": r.labels, "annotations": r.annotations,
+        "starts_at": _iso(r.starts_at), "ends_at": _iso(r.ends_at), "generator_url": r.generator_url,
+        "last_payload": r.last_payload,
+    } for r in rows])
+    sql = _UPSERT_SQL.format(move=", incident_id = EXCLUDED.incident_id" if move_incident else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [first.source, first.incident_id, first.group_key, first.suppressed,
+                             first.first_received_at, first.last_received_at, batch])
+
+
+def _existing(source: str, fingerprints: list[str]) -> dict[str, tuple[int | None, str]]:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT fingerprint, incident_id, status FROM incidents_alert WHERE source = %s AND "
+                           "fingerprint IN (SELECT jsonb_array_elements_text(%s::jsonb))",
+                           [source, json.dumps(fingerprints)])
+            rows = cursor.fetchall()
+    else:
+        rows = Alert.objects.filter(source=source, fingerprint__in=fingerprints).values_list(
+            "fingerprint", "incident_id", "status")
+    return {fp: (inc, st) for fp, inc, st in rows}
 
 
 def _open_or_reopen(group: GroupIn, firing: list[AlertIn], now: datetime, actor: Actor, source: str,
@@ -123,13 +174,13 @@ def _open_or_reopen(group: GroupIn, firing: list[AlertIn], now: datetime, actor:
     service = rule.service if rule and rule.service_id else None
     if service is None:
         name = group.common_labels.get("service") or group.group_labels.get("service")
-        service = Service.objects.filter(name=str(name)).first() if name else None
+        service = selectors.service_named(name)
     policy = rule.escalation_policy if rule and rule.escalation_policy_id else None
     policy = policy or selectors.default_policy_for(severity, service.pk if service else None)
     runbook = group.common_annotations.get("runbook_url") or (firing[0].annotations.get("runbook_url") if firing else "")
     starts = [a.starts_at for a in firing if a.starts_at]
-    incident = incident_open(
-        title=_title(group, firing), severity=severity, group_key=group.group_key, actor=actor, source=source,
+    incident = open_locked(
+        title=_title(group, firing), alerts=len(firing), severity=severity, group_key=group.group_key, actor=actor, source=source,
         origin=group.source, service=service, group_labels=group.group_labels or group.common_labels,
         dedup_key=group.dedup_key, escalation_policy=policy, suppressed=suppressed, previous=last,
         started_at=min(starts) if starts and min(starts) <= now else now, external_url=group.external_url,
@@ -146,9 +197,7 @@ def _ingest_locked(group: GroupIn, actor: Actor, source: str) -> IntakeResult:
     result.firing, result.resolved_alerts = len(firing), len(resolved)
     incident = (Incident.objects.select_for_update(of=("self",)).filter(group_key=group.group_key)
                 .exclude(status=Incident.Status.RESOLVED).first())
-    fingerprints = [a.fingerprint for a in group.alerts]
-    before = {fp: (inc, st) for fp, inc, st in Alert.objects.filter(source=group.source, fingerprint__in=fingerprints)
-              .values_list("fingerprint", "incident_id", "status")}
+    before = _existing(group.source, [a.fingerprint for a in group.alerts])
     labels = {**group.common_labels, **group.group_labels}
     window = selectors.maintenance_window_for(labels, now) if firing else None
     suppressed = window is not None
@@ -197,17 +246,18 @@ def _ingest_locked(group: GroupIn, actor: Actor, source: str) -> IntakeResult:
             timeline(incident, Kind.ALERT_FIRING, actor=actor, source=source,
                      data={"severity": [incident.severity, sev]}, at=now)
             incident.severity = sev
-    elif new_firing:
+    elif new_firing and result.reopened:
         timeline(incident, Kind.ALERT_FIRING, actor=actor, source=source,
                  data={"fingerprints": new_firing[:50], "count": len(new_firing)}, at=now)
-    if firing:
+    if firing and not result.opened:
         incident.last_alert_at = now
         Incident.objects.filter(pk=incident.pk).update(last_alert_at=now, severity=incident.severity)
     if newly_resolved:
         timeline(incident, Kind.ALERT_RESOLVED, actor=actor, source=source,
                  data={"fingerprints": newly_resolved[:50], "count": len(newly_resolved)}, at=now)
         changed = True
-    if not Alert.objects.filter(incident=incident, status=FIRING).exists():
+    # firing alerts were just attached to it; only a batch without any can have resolved the last one
+    if not firing and not Alert.objects.filter(incident=incident, status=FIRING).exists():
         resolve_locked(incident, actor=actor, source=source, auto=True)
         result.resolved = True
     elif changed:
@@ -228,6 +278,7 @@ def alerts_ingest(*, group: GroupIn, actor: Actor, source: str) -> IntakeResult:
                 lock_group(group.group_key)
                 return _ingest_locked(group, actor, source)
         except IntegrityError:
+            config_cache.invalidate()  # a cached service or policy may just have been deleted
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")

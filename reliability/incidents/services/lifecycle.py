@@ -56,13 +56,12 @@ def _observe_on_commit(histogram, incident: Incident, start: datetime | None, en
         transaction.on_commit(lambda: histogram.labels(severity=severity).observe(seconds))
 
 
-@transaction.atomic
-def incident_open(*, title: str, severity: str, group_key: str, actor: Actor, source: str,
+def open_locked(*, title: str, severity: str, group_key: str, actor: Actor, source: str, alerts: int = 0,
                   origin: str = "portal", service=None, group_labels: dict | None = None, dedup_key: str = "",
                   escalation_policy: EscalationPolicy | None = None, suppressed: bool = False,
                   previous: Incident | None = None, started_at: datetime | None = None,
                   external_url: str = "", runbook_url: str = "") -> Incident:
-    """A new triggered incident (from intake, or reported by a person). The caller holds the group's lock."""
+    """A new triggered incident, inside the caller's transaction (the intake holds the group's lock)."""
     now = timezone.now()
     incident = Incident(
         title=text(title, 500) or "incident", severity=severity, source=origin, group_key=text(group_key, 512),
@@ -76,6 +75,8 @@ def incident_open(*, title: str, severity: str, group_key: str, actor: Actor, so
     incident.number = incident.pk  # the human sequence: ids are gap-tolerant and never reused
     Incident.objects.filter(pk=incident.pk).update(number=incident.pk)
     data = {"severity": severity, "origin": origin}
+    if alerts:
+        data["alerts"] = alerts
     if previous is not None:
         data["previous"] = previous.pk
     if suppressed:
@@ -86,6 +87,10 @@ def incident_open(*, title: str, severity: str, group_key: str, actor: Actor, so
     emit(Event.INCIDENT_OPENED, incident, incident_payload(incident, previous=previous.pk if previous else None))
     transaction.on_commit(lambda: metrics.INCIDENTS_TOTAL.labels(severity=severity, source=origin).inc())
     return incident
+
+
+incident_open = transaction.atomic(open_locked)
+incident_open.__doc__ = "A new triggered incident (from intake, or reported by a person); its own transaction."
 
 
 def reopen_locked(incident: Incident, *, actor: Actor, source: str, reason: str = "") -> Incident:
