@@ -30,7 +30,7 @@ from reliability.incidents import config_cache, selectors
 from reliability.incidents.models import Alert, Incident, IncidentEvent, Severity
 from reliability.incidents.names import Event
 from reliability.incidents.services._common import incident_payload, lock_group, text, timeline
-from reliability.incidents.services.lifecycle import open_locked, reopen_locked, resolve_locked
+from reliability.incidents.services.lifecycle import open_locked, record_open, reopen_locked, resolve_locked
 
 Kind = IncidentEvent.Kind
 FIRING, RESOLVED = Alert.Status.FIRING, Alert.Status.RESOLVED
@@ -184,7 +184,7 @@ def _open_or_reopen(group: GroupIn, firing: list[AlertIn], now: datetime, actor:
         origin=group.source, service=service, group_labels=group.group_labels or group.common_labels,
         dedup_key=group.dedup_key, escalation_policy=policy, suppressed=suppressed, previous=last,
         started_at=min(starts) if starts and min(starts) <= now else now, external_url=group.external_url,
-        runbook_url=str(runbook or ""),
+        runbook_url=str(runbook or ""), record=False,
     )
     return incident, False
 
@@ -217,9 +217,6 @@ def _ingest_locked(group: GroupIn, actor: Actor, source: str) -> IntakeResult:
                 return result
         incident, result.reopened = _open_or_reopen(group, firing, now, actor, source, suppressed, rule, mapping)
         result.opened = not result.reopened
-        if suppressed:
-            timeline(incident, Kind.MAINTENANCE, actor=actor, source=source,
-                     data={"window": window.pk, "name": window.name, "effect": "recorded, not paged"}, at=now)
         if rule is not None and rule.threshold_count:  # alerts held back until the threshold now join
             Alert.objects.filter(source=group.source, group_key=group.group_key, status=FIRING,
                                  incident__isnull=True).update(incident=incident)
@@ -232,6 +229,11 @@ def _ingest_locked(group: GroupIn, actor: Actor, source: str) -> IntakeResult:
     if incident is None:
         return result
     result.incident_id = incident.pk
+    if result.opened:  # audited last: the audit chain's lock is held to the commit
+        record_open(incident, actor=actor, source=source, alerts=len(firing), at=now)
+    if suppressed and (result.opened or result.reopened):
+        timeline(incident, Kind.MAINTENANCE, actor=actor, source=source,
+                 data={"window": window.pk, "name": window.name, "effect": "recorded, not paged"}, at=now)
 
     new_firing = [a.fingerprint for a in firing if before.get(a.fingerprint) != (incident.pk, FIRING)]
     newly_resolved = [a.fingerprint for a in resolved if before.get(a.fingerprint, (None, None))[1] == FIRING

@@ -60,8 +60,13 @@ def open_locked(*, title: str, severity: str, group_key: str, actor: Actor, sour
                   origin: str = "portal", service=None, group_labels: dict | None = None, dedup_key: str = "",
                   escalation_policy: EscalationPolicy | None = None, suppressed: bool = False,
                   previous: Incident | None = None, started_at: datetime | None = None,
-                  external_url: str = "", runbook_url: str = "") -> Incident:
-    """A new triggered incident, inside the caller's transaction (the intake holds the group's lock)."""
+                  external_url: str = "", runbook_url: str = "", record: bool = True) -> Incident:
+    """A new triggered incident, inside the caller's transaction (the intake holds the group's lock).
+
+    ``record=False`` leaves the timeline row, audit entry and event to ``record_open``, which
+    the intake calls last: the audit chain's lock is then held only for the end of the
+    transaction, not while a batch of alerts is upserted.
+    """
     now = timezone.now()
     incident = Incident(
         title=text(title, 500) or "incident", severity=severity, source=origin, group_key=text(group_key, 512),
@@ -74,6 +79,15 @@ def open_locked(*, title: str, severity: str, group_key: str, actor: Actor, sour
     incident.save(force_insert=True)
     incident.number = incident.pk  # the human sequence: ids are gap-tolerant and never reused
     Incident.objects.filter(pk=incident.pk).update(number=incident.pk)
+    if record:
+        record_open(incident, actor=actor, source=source, alerts=alerts, at=now)
+    return incident
+
+
+def record_open(incident: Incident, *, actor: Actor, source: str, alerts: int = 0, at: datetime | None = None) -> None:
+    """The opening's timeline row, audit entry and outbox event (same transaction as the insert)."""
+    severity, origin, previous, suppressed = incident.severity, incident.source, incident.previous, incident.suppressed
+    now = at or timezone.now()
     data = {"severity": severity, "origin": origin}
     if alerts:
         data["alerts"] = alerts
@@ -86,7 +100,6 @@ def open_locked(*, title: str, severity: str, group_key: str, actor: Actor, sour
                  changes={"status": [None, Status.TRIGGERED], "severity": [None, severity]}, source=source)
     emit(Event.INCIDENT_OPENED, incident, incident_payload(incident, previous=previous.pk if previous else None))
     transaction.on_commit(lambda: metrics.INCIDENTS_TOTAL.labels(severity=severity, source=origin).inc())
-    return incident
 
 
 incident_open = transaction.atomic(open_locked)
