@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from reliability.incidents.portal_signals import portal_signal_apply
 from reliability.incidents.services.silences import silences_push
 
 
@@ -17,3 +18,9 @@ def push_silence(silence_id: int) -> dict:
 def sweep_silences() -> dict:
     """Beat: retry pending silences and expire resolved ones whose turn has come (SKIP LOCKED)."""
     return silences_push()
+
+
+@shared_task(name="incidents.portal_signal", ignore_result=True)
+def portal_signal(event_id: int) -> None:
+    """A breaker or DLQ alarm changed: open or resolve its incident (idempotent)."""
+    portal_signal_apply(event_id=event_id)
