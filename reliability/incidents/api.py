@@ -6,7 +6,7 @@ import logging
 import time
 
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -266,4 +266,4 @@ class ResponseTimesView(APIView):
         return Response({"results": selectors.response_times(since=since, until=until)})
 
 
-__all__ = ["AlertmanagerReceiverView", "DatabaseError", "EventsView", "IncidentViewSet", "ResponseTimesView"]
+__all__ = ["AlertmanagerReceiverView", "EventsView", "IncidentViewSet", "ResponseTimesView"]

@@ -60,6 +60,8 @@ def test_acknowledge_then_resolve_by_dedup_key(post):
     assert post({"event_action": "resolve", "dedup_key": "db-disk-full"}).status_code == 202
     incident.refresh_from_db()
     assert incident.status == "resolved"
+    alert = Alert.objects.get()
+    assert alert.status == "resolved" and alert.labels["component"] == "postgres"  # the resolve keeps them
 
 
 def test_trigger_after_resolve_opens_a_new_incident(post):

@@ -37,6 +37,8 @@ FIRING, RESOLVED = Alert.Status.FIRING, Alert.Status.RESOLVED
 _SEVERITY_RANK = {s: i for i, s in enumerate(Severity.values)}  # P0 first
 _UPDATE_FIELDS = ["group_key", "status", "labels", "annotations", "starts_at", "ends_at", "generator_url",
                   "last_payload", "suppressed", "last_received_at"]
+# a resolve keeps what the alert said while firing (an Events API resolve carries only its dedup_key)
+_RESOLVE_FIELDS = ["status", "ends_at", "last_payload", "last_received_at"]
 
 
 @dataclass
@@ -110,7 +112,7 @@ def _upsert(rows: list[Alert], *, move_incident: bool) -> None:
     if connection.vendor == "postgresql":
         _upsert_pg(rows, move_incident=move_incident)
         return
-    fields = _UPDATE_FIELDS + (["incident"] if move_incident else [])
+    fields = _UPDATE_FIELDS + ["incident"] if move_incident else _RESOLVE_FIELDS
     Alert.objects.bulk_create(rows, update_conflicts=True, unique_fields=["source", "fingerprint"],
                               update_fields=fields)
 
@@ -127,12 +129,17 @@ SELECT %s, x.fingerprint, %s, %s, x.status, x.labels, x.annotations, x.starts_at
 FROM jsonb_to_recordset(%s::jsonb) AS x(fingerprint text, status text, labels jsonb, annotations jsonb,
                                         starts_at timestamptz, ends_at timestamptz, generator_url text,
                                         last_payload jsonb)
-ON CONFLICT (source, fingerprint) DO UPDATE SET
+ON CONFLICT (source, fingerprint) DO UPDATE SET {updates}
+"""
+_FIRING_UPDATES = """
     group_key = EXCLUDED.group_key, status = EXCLUDED.status, labels = EXCLUDED.labels,
     annotations = EXCLUDED.annotations, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
     generator_url = EXCLUDED.generator_url, last_payload = EXCLUDED.last_payload,
-    suppressed = EXCLUDED.suppressed, last_received_at = EXCLUDED.last_received_at{move}
-"""
+    suppressed = EXCLUDED.suppressed, last_received_at = EXCLUDED.last_received_at,
+    incident_id = EXCLUDED.incident_id"""
+_RESOLVE_UPDATES = """
+    status = EXCLUDED.status, ends_at = EXCLUDED.ends_at, last_payload = EXCLUDED.last_payload,
+    last_received_at = EXCLUDED.last_received_at"""
 
 
 def _upsert_pg(rows: list[Alert], *, move_incident: bool) -> None:
@@ -143,7 +150,7 @@ def _upsert_pg(rows: list[Alert], *, move_incident: bool) -> None:
         "starts_at": _iso(r.starts_at), "ends_at": _iso(r.ends_at), "generator_url": r.generator_url,
         "last_payload": r.last_payload,
     } for r in rows])
-    sql = _UPSERT_SQL.format(move=", incident_id = EXCLUDED.incident_id" if move_incident else "")
+    sql = _UPSERT_SQL.format(updates=_FIRING_UPDATES if move_incident else _RESOLVE_UPDATES)
     with connection.cursor() as cursor:
         cursor.execute(sql, [first.source, first.incident_id, first.group_key, first.suppressed,
                              first.first_received_at, first.last_received_at, batch])
