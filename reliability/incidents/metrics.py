@@ -19,6 +19,10 @@ INCIDENT_RESOLVE_SECONDS = Histogram("incident_resolve_seconds", "Time from star
 class _OpenIncidentsCollector:
     """``incidents_open{severity}`` read from the database at scrape time (always true, never drifts)."""
 
+    def describe(self):
+        # registering asks for the names; without this it would call collect() and query at start-up
+        return [GaugeMetricFamily("incidents_open", "Open (not resolved) incidents by severity", labels=["severity"])]
+
     def collect(self):
         family = GaugeMetricFamily("incidents_open", "Open (not resolved) incidents by severity", labels=["severity"])
         try:
