@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,20 @@ def incidents(transactional_db):
                                  service=pay, escalation_policy=policy,
                                  group_labels={"alertname": "CheckoutErrors", "service": "payments-webhook"})
         made.append(incident)
+    import time_machine
+    from django.utils import timezone
+
+    from reliability.incidents.services import incident_acknowledge, incident_resolve
+
+    past = timezone.now() - timedelta(days=3)
+    for i, (sev, ack_min, fix_min) in enumerate([("P1", 4, 30), ("P1", 9, 70), ("P2", 25, 180)]):
+        with time_machine.travel(past, tick=False) as clock:  # history for the report's chart
+            old = incident_open(title=f"earlier {i}", severity=sev, group_key=f"old-{i}", actor=sys, source="test",
+                                service=pay)
+            clock.shift(ack_min * 60)
+            incident_acknowledge(incident_id=old.pk, actor=sys, source="test")
+            clock.shift((fix_min - ack_min) * 60)
+            incident_resolve(incident_id=old.pk, actor=sys, source="test")
     first = made[0]
     for n in range(3):
         Alert.objects.create(fingerprint=f"fp-{n}", incident=first, status="firing", first_received_at=first.started_at,

@@ -246,3 +246,36 @@ def test_pure_shift_and_plan_maths():
     assert pos.exhausted and pos.step == 2
     pos = after_firing(step=1, loop=0, waits=[5, 10], loops=2, now=T0)
     assert (pos.step, pos.loop, pos.next_at) == (0, 1, T0 + timedelta(minutes=10))
+
+
+def test_default_policies_p0_pages_everyone_at_once_with_sms_and_p3_never_pages(slack, sms, post_am):
+    from reliability.incidents.services.escalation import escalation_defaults_ensure
+
+    email = NotificationChannel.objects.create(name="mail", kind="email", config={"to": ["all@example.test"]})
+    NotificationChannel.objects.create(name="chat", kind="slack", config={"url": slack.url}, fallback=email)
+    NotificationChannel.objects.create(name="phone", kind="sms", config={"url": sms.url, "to": ["+1"]})
+    created = escalation_defaults_ensure(actor=SYS, source="test")
+    assert [p.severities for p in created] == [["P0"], ["P1"], ["P2"]]
+    assert escalation_defaults_ensure(actor=SYS, source="test") == []  # idempotent
+    assert AuditEntry.objects.filter(action="escalation.policy_create").count() == 3
+
+    with time_machine.travel(T0, tick=False) as clock:
+        from tests.incidents.conftest import group_payload
+
+        post_am(group_payload("Outage", 1, severity="page"))
+        post_am(group_payload("Chatter", 1, severity="info"))
+        escalation_sweep()
+        assert (slack.count(), sms.count(), len(mail.outbox)) == (1, 1, 1)  # P0: every channel at once
+        p0 = Incident.objects.get(severity="P0")
+        assert p0.escalation_policy.name.startswith("Default P0")
+        assert Incident.objects.get(severity="P3").next_escalation_at is None
+        clock.move_to(T0 + timedelta(minutes=5))
+        escalation_sweep()
+        assert (slack.count(), sms.count()) == (2, 2)  # repeats every 5 minutes
+        post_am(group_payload("Degraded", 1, severity="critical"))  # P1: chat and email now, SMS after 15 min
+        escalation_sweep()
+        assert (slack.count(), sms.count()) == (3, 2)
+        clock.move_to(T0 + timedelta(minutes=20))
+        escalation_sweep()
+        assert sms.count() == 4  # P0's next pass and P1's SMS step
+    assert Notification.objects.filter(incident__severity="P3").count() == 0

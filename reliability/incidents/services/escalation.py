@@ -190,11 +190,21 @@ def escalation_sweep(*, limit: int = 100, deliver: bool = True) -> dict[str, int
     fired, created = 0, []
     for _ in range(limit):
         now = timezone.now()
-        with transaction.atomic():
-            incident = _due(now).first()
-            if incident is None:
-                break
-            ids = _fire_locked(incident, now)
+        failed_id = None
+        try:
+            with transaction.atomic():
+                incident = _due(now).first()
+                if incident is None:
+                    break
+                failed_id = incident.pk
+                ids = _fire_locked(incident, now)
+        except Exception:  # one broken incident must not block every other due step behind it
+            log.exception("escalation of incident %s failed; retrying in %s s", failed_id, HOLD_SECONDS)
+            if failed_id is None:
+                raise
+            Incident.objects.filter(pk=failed_id, status=Status.TRIGGERED).update(
+                next_escalation_at=now + timedelta(seconds=HOLD_SECONDS))
+            continue
         fired += 1
         created += ids
     sent = {}
@@ -262,3 +272,42 @@ def escalation_position(incident: Incident) -> dict:
             "loop": incident.escalation_loop, "loops": policy.loops if policy else 0,
             "next_at": incident.next_escalation_at, "exhausted": bool(steps) and nxt is None,
             "quiet": _quiet_reason(incident)}
+
+
+# --- default policies ------------------------------------------------------------------------
+
+# name → (severities, loops, ack timeout, [(wait minutes, channel kinds or "*" for every kind)])
+DEFAULT_POLICIES: dict[str, tuple[list[str], int, int, list[tuple[int, tuple[str, ...]]]]] = {
+    # P0 pages everyone at once, SMS included, and repeats every 5 minutes (three more passes)
+    "Default P0: everyone at once": (["P0"], 3, 30, [(5, ("slack", "webhook", "email", "sms"))]),
+    # P1: chat and email now; SMS if nobody acknowledged within 15 minutes
+    "Default P1: within 15 min": (["P1"], 1, 60, [(15, ("slack", "webhook", "email")), (15, ("sms",))]),
+    # P2: chat now; email if nobody acknowledged within the hour; never SMS
+    "Default P2: within an hour": (["P2"], 0, 240, [(60, ("slack", "webhook")), (60, ("email",))]),
+    # P3 never pages (lifecycle: no deadline is ever set); its incidents are logged for review
+}
+
+
+@transaction.atomic
+def escalation_defaults_ensure(*, actor: Actor, source: str, rotation=None) -> list:
+    """Create the default policies that do not exist yet (by name), wired to every enabled channel of
+    the listed kinds and, on each first step, to ``rotation``'s on-call. Existing policies are left alone.
+    """
+    from reliability.incidents.models import EscalationPolicy, NotificationChannel
+
+    created = []
+    for name, (severities, loops, ack_minutes, steps) in DEFAULT_POLICIES.items():
+        if EscalationPolicy.objects.filter(name=name).exists():
+            continue
+        policy = EscalationPolicy.objects.create(name=name, severities=severities, loops=loops,
+                                                 ack_timeout_minutes=ack_minutes,
+                                                 description="created by escalation_defaults_ensure")
+        for order, (wait, kinds) in enumerate(steps, start=1):
+            step = EscalationStep.objects.create(policy=policy, order=order, wait_minutes=wait,
+                                                 rotation=rotation if order == 1 else None)
+            step.channels.set(NotificationChannel.objects.filter(enabled=True, kind__in=kinds))
+        audit_record(actor=actor, action=Action.ESCALATION_POLICY_CREATE, target=policy, source=source,
+                     changes={"name": [None, name], "severities": [None, severities]})
+        emit(Event.ESCALATION_POLICY_CREATED, policy, {"id": policy.pk, "name": name, "severities": severities})
+        created.append(policy)
+    return created
