@@ -104,3 +104,46 @@ def test_a_page_whose_incident_was_acknowledged_before_it_went_out_is_cancelled(
 def test_runbook_hook_is_empty_until_runbooks_exist():
     incident = incident_open(title="x", severity="P1", group_key="g", actor=SYS, source="test")
     assert linked_runbook_url(incident) is None
+
+
+def test_each_page_outcome_is_one_audit_entry_and_one_outbox_event(receiver):
+    from opsportal.events.models import OutboxEvent
+
+    chat = NotificationChannel.objects.create(name="chat", kind="slack", config={"url": receiver.url})
+    incident = _page(chat)
+    n = Notification.objects.get()
+    assert AuditEntry.objects.filter(action="notification.send", target_id=str(n.pk)).count() == 1
+    assert OutboxEvent.objects.filter(type="incident.notification_sent", aggregate_id=str(incident.pk)).count() == 1
+    notifications_deliver(notification_ids=[n.pk])  # already sent: nothing more
+    assert receiver.count() == 1
+    assert AuditEntry.objects.filter(action="notification.send").count() == 1
+
+
+def test_a_page_whose_sender_died_is_sent_by_the_sweep_once_its_lease_ran_out(receiver):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    chat = NotificationChannel.objects.create(name="chat", kind="slack", config={"url": receiver.url})
+    policy = EscalationPolicy.objects.create(name="p")
+    EscalationStep.objects.create(policy=policy, order=1, wait_minutes=5).channels.add(chat)
+    incident_open(title="x", severity="P1", group_key="g", actor=SYS, source="test", escalation_policy=policy)
+    escalation_sweep(deliver=False)
+    n = Notification.objects.get()
+    Notification.objects.filter(pk=n.pk).update(attempts=1, next_attempt_at=timezone.now() + timedelta(seconds=30))
+    assert notifications_deliver() == {"sent": 0, "failed": 0, "cancelled": 0, "fell_back": 0}  # still leased
+    Notification.objects.filter(pk=n.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert notifications_deliver()["sent"] == 1
+    assert receiver.count() == 1
+
+
+def test_the_beat_task_fires_due_steps_and_runs_often_enough(settings, receiver):
+    from reliability.incidents.tasks import sweep_escalations
+
+    assert settings.CELERY_BEAT_SCHEDULE["incidents-sweep-escalations"]["schedule"] <= 10  # ≤ 30 s late
+    chat = NotificationChannel.objects.create(name="chat", kind="slack", config={"url": receiver.url})
+    policy = EscalationPolicy.objects.create(name="p")
+    EscalationStep.objects.create(policy=policy, order=1, wait_minutes=5).channels.add(chat)
+    incident_open(title="x", severity="P1", group_key="g", actor=SYS, source="test", escalation_policy=policy)
+    result = sweep_escalations()
+    assert result["incidents"] == 1 and result["sent"] == 1 and receiver.count() == 1
