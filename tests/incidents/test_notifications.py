@@ -147,3 +147,16 @@ def test_the_beat_task_fires_due_steps_and_runs_often_enough(settings, receiver)
     incident_open(title="x", severity="P1", group_key="g", actor=SYS, source="test", escalation_policy=policy)
     result = sweep_escalations()
     assert result["incidents"] == 1 and result["sent"] == 1 and receiver.count() == 1
+
+
+def test_delivering_given_ids_sends_all_of_them_whatever_the_limit(receiver):
+    chat = NotificationChannel.objects.create(name="chat", kind="slack", config={"url": receiver.url})
+    policy = EscalationPolicy.objects.create(name="p")
+    EscalationStep.objects.create(policy=policy, order=1, wait_minutes=5).channels.add(chat)
+    for i in range(3):
+        incident_open(title=f"x{i}", severity="P1", group_key=f"g{i}", actor=SYS, source="test",
+                      escalation_policy=policy)
+    escalation_sweep(deliver=False)
+    ids = list(Notification.objects.values_list("pk", flat=True))
+    assert notifications_deliver(notification_ids=ids, limit=1)["sent"] == 3
+    assert receiver.count() == 3

@@ -281,6 +281,8 @@ def notifications_deliver(*, notification_ids: list[int] | None = None, limit: i
     """Send the given (or every due) pending pages; fallbacks go out in the same call."""
     counts = {"sent": 0, "failed": 0, "cancelled": 0, "fell_back": 0}
     queue = list(notification_ids) if notification_ids is not None else None
+    if queue is not None:
+        limit = max(limit, len(queue))  # every page the caller just created, not the first hundred
     rounds = 0
     while rounds <= MAX_FALLBACK_DEPTH:
         rounds += 1
