@@ -279,3 +279,15 @@ def test_default_policies_p0_pages_everyone_at_once_with_sms_and_p3_never_pages(
         escalation_sweep()
         assert sms.count() == 4  # P0's next pass and P1's SMS step
     assert Notification.objects.filter(incident__severity="P3").count() == 0
+
+
+def test_a_policy_without_steps_stops_with_one_audit_entry_and_one_event():
+    policy = EscalationPolicy.objects.create(name="empty")
+    incident = _open(policy)
+    audits, events = AuditEntry.objects.count(), OutboxEvent.objects.count()
+    escalation_sweep()
+    incident.refresh_from_db()
+    assert incident.next_escalation_at is None
+    assert (AuditEntry.objects.count() - audits, OutboxEvent.objects.count() - events) == (1, 1)
+    assert IncidentEvent.objects.filter(incident=incident, kind="escalation_step").get().data == {
+        "stopped": "the policy has no steps"}

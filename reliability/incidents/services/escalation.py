@@ -118,9 +118,13 @@ def _quiet_reason(incident: Incident) -> str | None:
 
 
 def _stop(incident: Incident, actor: Actor, reason: str, now: datetime) -> None:
+    """The escalation ends without paging: a state change like any other (timeline, audit, event)."""
     incident.next_escalation_at = None
     incident.save(update_fields=["next_escalation_at", "updated_at"])
     timeline(incident, Kind.ESCALATION_STEP, actor=actor, source="task", data={"stopped": reason}, at=now)
+    audit_record(actor=actor, action=Action.ESCALATION_STEP, target=incident, source="task",
+                 changes={"escalation": [incident.escalation_step, None]}, reason=reason)
+    emit(Event.ESCALATION_STEP, incident, incident_payload(incident, stopped=reason))
 
 
 def _hold_for_window(incident: Incident, actor: Actor, now: datetime) -> bool:
