@@ -291,3 +291,26 @@ def test_a_policy_without_steps_stops_with_one_audit_entry_and_one_event():
     assert (AuditEntry.objects.count() - audits, OutboxEvent.objects.count() - events) == (1, 1)
     assert IncidentEvent.objects.filter(incident=incident, kind="escalation_step").get().data == {
         "stopped": "the policy has no steps"}
+
+
+def test_opening_an_incident_kicks_a_sweep_through_the_broker_after_commit(settings, policy,
+                                                                         django_capture_on_commit_callbacks):
+    import time
+
+    import redis
+
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("needs the Redis broker")
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete("celery")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        _open(policy)
+    assert client.llen("celery") == 0  # nothing before commit
+    for callback in callbacks:
+        callback()
+    deadline = time.monotonic() + 20
+    while client.llen("celery") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    messages = [json.loads(m) for m in client.lrange("celery", 0, -1)]
+    assert [m["headers"]["task"] for m in messages][:1] == ["incidents.sweep_escalations"]
+    client.delete("celery")

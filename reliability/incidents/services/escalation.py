@@ -25,6 +25,9 @@ next beat (the beat sweep every few seconds remains the guarantee).
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -53,16 +56,53 @@ Status = Incident.Status
 HOLD_SECONDS = 60  # a step due under a maintenance window is looked at again this much later
 
 
-def escalation_kick(incident_id: int | None) -> None:
-    """On-commit hook of the lifecycle: sweep soon (a lost message only waits for the next beat)."""
-    if incident_id is None:
-        return
-    from celery import current_app
+class _Kicker:
+    """Coalesces the lifecycle's on-commit kicks into at most one sweep task per ``INTERVAL``.
 
-    try:
-        current_app.send_task("incidents.sweep_escalations", retry=False)
-    except Exception as exc:
-        log.warning("could not enqueue the escalation sweep (%s); beat will run it", exc)
+    The committing request only sets an event; a daemon thread publishes the
+    task, so an intake request never waits on the broker (nor for its
+    connect timeout when Redis is away). A lost kick only waits for the beat.
+    """
+
+    INTERVAL = 0.5
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def kick(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="escalation-kick", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        from celery import current_app
+
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                current_app.send_task("incidents.sweep_escalations", retry=False)
+            except Exception as exc:
+                log.warning("could not enqueue the escalation sweep (%s); beat will run it", exc)
+            time.sleep(self.INTERVAL)
+
+
+_kicker = _Kicker()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_kicker._reset)  # threads do not survive a fork
+
+
+def escalation_kick(incident_id: int | None) -> None:
+    """On-commit hook of the lifecycle: sweep soon (a lost kick only waits for the next beat)."""
+    if incident_id is not None:
+        _kicker.kick()
 
 
 # --- on call ------------------------------------------------------------------------------
