@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from audit.actors import Actor
-from tests.e2e.conftest import CHROMIUM_ARGS, in_thread, login  # noqa: F401 - CHROMIUM_ARGS documents the launch
+from tests.e2e.conftest import in_thread, login
 
 pytestmark = pytest.mark.browser
 PASSWORD = "pw-Opsportal-1"
