@@ -182,6 +182,9 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep-deliveries": {"task": "webhooks.sweep_deliveries", "schedule": 1.0},
     "webhooks-purge-payloads": {"task": "webhooks.purge_delivered_payloads", "schedule": 3600.0},
     "incidents-sweep-silences": {"task": "incidents.sweep_silences", "schedule": 5.0},
+    "incidents-sweep-escalations": {"task": "incidents.sweep_escalations", "schedule": 5.0},  # ≤ 30 s late
+    "incidents-sweep-notifications": {"task": "incidents.sweep_notifications", "schedule": 15.0},
+    "incidents-sweep-maintenance": {"task": "incidents.sweep_maintenance", "schedule": 10.0},
 }
 # Webhook delivery: payloads of delivered events are emptied after this many days.
 WEBHOOK_RETENTION_DAYS = int(os.environ.get("WEBHOOK_RETENTION_DAYS", "7"))
@@ -283,6 +286,9 @@ ALERTMANAGER_URL = os.environ.get("ALERTMANAGER_URL", "")
 INCIDENT_REOPEN_WINDOW_SECONDS = int(os.environ.get("INCIDENT_REOPEN_WINDOW_SECONDS", "300"))
 INCIDENT_SILENCE_RETRY_SECONDS = 30  # a pending silence (Alertmanager away) is retried this often
 INCIDENT_SILENCE_MAX_ATTEMPTS = 120  # then it is marked failed (an hour at the default)
+# Absolute links in pages (ack/resolve). Retry policy of each page's HTTP call before it falls back.
+OPSPORTAL_BASE_URL = os.environ.get("OPSPORTAL_BASE_URL", "http://localhost:8000")
+INCIDENT_NOTIFY_RETRY_POLICY = os.environ.get("INCIDENT_NOTIFY_RETRY_POLICY", "notify")
 ALERT_INTAKE_MAX_BYTES = 4 * 1024 * 1024  # Alertmanager batches; larger bodies are answered 413
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "")
 SLOW_QUERY_MS = int(os.environ.get("SLOW_QUERY_MS", "500"))

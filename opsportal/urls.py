@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("ops/breakers/", include("reliability.breakers.ops_urls")),
     path("ops/dlq/", include("reliability.webhooks.dlq_ops")),
+    path("ops/incidents/", include("reliability.incidents.ops_urls")),
     path("ops/", include("opsportal.dashboard.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

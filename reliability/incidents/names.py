@@ -20,6 +20,12 @@ class Action(enum.StrEnum):
     SILENCE_EXPIRE = "silence.expire"
     ESCALATION_STEP = "escalation.step"
     NOTIFICATION_SEND = "notification.send"
+    INCIDENT_ACK_EXPIRE = "incident.ack_expire"
+    ESCALATION_POLICY_CREATE = "escalation.policy_create"
+    MAINTENANCE_CREATE = "maintenance.create"
+    MAINTENANCE_UPDATE = "maintenance.update"
+    MAINTENANCE_START = "maintenance.start"
+    MAINTENANCE_END = "maintenance.end"
 
 
 class Event(enum.StrEnum):
@@ -40,6 +46,11 @@ class Event(enum.StrEnum):
     NOTIFICATION_SENT = "incident.notification_sent"
     NOTIFICATION_FAILED = "incident.notification_failed"
     NOTIFICATION_FELL_BACK = "incident.notification_fell_back"
+    INCIDENT_ACK_EXPIRED = "incident.ack_expired"
+    ESCALATION_POLICY_CREATED = "incident.escalation_policy_created"
+    MAINTENANCE_CHANGED = "incident.maintenance_changed"  # a window created or edited
+    MAINTENANCE_STARTED = "incident.maintenance_started"
+    MAINTENANCE_ENDED = "incident.maintenance_ended"
 
 
 class Source(enum.StrEnum):

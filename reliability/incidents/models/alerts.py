@@ -99,6 +99,9 @@ class MaintenanceWindow(models.Model):
     enabled = models.BooleanField(default=True)
     created_by = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    active_since = models.DateTimeField(null=True, blank=True, editable=False,
+                                        help_text="start of the occurrence the maintenance sweep announced; "
+                                                  "empty while inactive")
 
     class Meta:
         ordering = ["-starts_at"]

@@ -144,6 +144,7 @@ class Notification(models.Model):
         SENT = "sent", "sent"
         FAILED = "failed", "failed"
         FELL_BACK = "fell_back", "fell back"
+        CANCELLED = "cancelled", "cancelled (acknowledged or resolved before it went out)"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notifications")
     step = models.ForeignKey(EscalationStep, null=True, blank=True, on_delete=models.SET_NULL,

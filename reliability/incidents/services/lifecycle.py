@@ -48,6 +48,10 @@ def _restart_escalation(incident: Incident, now: datetime) -> None:
     incident.escalation_loop = 0
     incident.escalation_id = uuid.uuid4()
     incident.next_escalation_at = now if _pages(incident) else None
+    if incident.next_escalation_at is not None:  # fire step 1 now, not at the next beat (pk is set by commit)
+        from reliability.incidents.services.escalation import escalation_kick
+
+        transaction.on_commit(lambda: escalation_kick(incident.pk), robust=True)
 
 
 def _observe_on_commit(histogram, incident: Incident, start: datetime | None, end: datetime | None) -> None:
