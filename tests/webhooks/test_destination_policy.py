@@ -109,3 +109,44 @@ def test_loopback_is_fine_when_allow_listed_and_an_unchanged_url_is_not_re_judge
 
 def test_an_unresolvable_name_is_accepted_and_left_to_connect_time(strict, make_destination):
     assert make_destination("later", url="https://not-resolvable.invalid/hook").pk
+
+
+# --- error excerpts and payloads over the DLQ API ----------------------------------------------
+
+DLQ = "/api/v1/dlq/"
+EXCERPT = "HTTP 500: redis_version:7.2.4 (what the far side said)"
+
+
+@pytest.fixture
+def dead(make_source, make_destination):
+    from tests.webhooks.dlq_helpers import make_dlq_item
+
+    source = make_source("stripe", "stripe", destinations=[make_destination("billing")])
+    return make_dlq_item(source, source.destinations.get(), event_type="charge.failed", error=EXCERPT)
+
+
+def test_a_plain_read_token_sees_neither_error_excerpts_nor_payloads(token_client, dead):
+    reader = token_client("read")
+    [row] = reader.get(DLQ).json()["results"]
+    assert row["id"] == dead.pk and row["event_type"] == "charge.failed"
+    assert row["error_message"] is None
+    detail = reader.get(f"{DLQ}{dead.pk}/").json()
+    assert detail["error_message"] is None and detail["payload"] is None
+    # Nor can it read the excerpt back through the filter, a substring at a time.
+    probe = reader.get(DLQ, {"error_contains": "redis_version"})
+    assert probe.status_code == 403 and "dlq:write" in probe.json()["detail"]
+
+
+@pytest.mark.parametrize("scopes", [("read", "dlq:write"), ("admin",)])
+def test_tokens_that_may_act_on_the_queue_see_them(token_client, dead, scopes):
+    api = token_client(*scopes)
+    assert api.get(DLQ).json()["results"][0]["error_message"] == EXCERPT
+    detail = api.get(f"{DLQ}{dead.pk}/").json()
+    assert detail["error_message"] == EXCERPT and "charge.failed" in detail["payload"]
+    assert [r["id"] for r in api.get(DLQ, {"error_contains": "redis_version"}).json()["results"]] == [dead.pk]
+
+
+def test_operators_see_them(user_client, operator, dead):
+    api = user_client(operator)
+    assert api.get(DLQ).json()["results"][0]["error_message"] == EXCERPT
+    assert api.get(f"{DLQ}{dead.pk}/").json()["error_message"] == EXCERPT
