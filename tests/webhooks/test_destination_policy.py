@@ -150,3 +150,19 @@ def test_operators_see_them(user_client, operator, dead):
     api = user_client(operator)
     assert api.get(DLQ).json()["results"][0]["error_message"] == EXCERPT
     assert api.get(f"{DLQ}{dead.pk}/").json()["error_message"] == EXCERPT
+
+
+# --- no inline styles left for the Content-Security-Policy to allow -----------------------------
+
+
+def test_dlq_panel_and_webhook_admin_pages_need_no_inline_style(admin_client, dead):
+    page = admin_client.get("/ops/")
+    policy = page["Content-Security-Policy"]
+    assert "style-src 'self';" in policy and "sha256-" not in policy and "unsafe-inline" not in policy
+    fragment = admin_client.get("/ops/panels/dlq/").content.decode()
+    assert f'data-dlq-id="{dead.pk}"' in fragment and "<style" not in fragment and "style=" not in fragment
+    event_id = dead.delivery.event_id
+    for url in (f"/admin/webhooks/webhookfailure/{dead.pk}/change/", f"/admin/webhooks/webhookevent/{event_id}/change/"):
+        html = admin_client.get(url).content.decode()
+        assert '<pre class="ops-preformatted">' in html and "charge.failed" in html, url
+        assert "white-space:pre-wrap" not in html, url

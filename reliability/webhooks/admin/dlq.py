@@ -70,7 +70,7 @@ class WebhookFailureAdmin(admin.ModelAdmin):
 
     @admin.display(description="payload")
     def payload_text(self, obj: WebhookFailure) -> str:
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", body_preview(obj.payload))
+        return format_html('<pre class="ops-preformatted">{}</pre>', body_preview(obj.payload))
 
     @admin.action(description="Retry selected DLQ items", permissions=["dlq_operate"])
     def retry_selected(self, request, queryset):

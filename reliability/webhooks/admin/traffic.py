@@ -52,7 +52,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="body")
     def body_text(self, obj: WebhookEvent) -> str:
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", body_preview(obj.body))
+        return format_html('<pre class="ops-preformatted">{}</pre>', body_preview(obj.body))
 
 
 class DeliveryAttemptInline(admin.TabularInline):
