@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from opsportal.common.text import has_nul
 from reliability.webhooks.models import PORTAL_PROVIDER, WebhookFailure
 
 DEFAULT_ALERT_THRESHOLD = 100
@@ -119,7 +120,7 @@ class DlqFilter:
             raise DlqFilterError("error_contains", f"at most {MAX_ERROR_CONTAINS_LENGTH} characters")
         for key in ("source", "destination", "event_type", "error_contains"):
             value = getattr(self, key)
-            if value is not None and (not isinstance(value, str) or "\x00" in value):
+            if value is not None and (not isinstance(value, str) or has_nul(value)):
                 raise DlqFilterError(key, "must be plain text")
         if self.created_since and self.created_until and self.created_since > self.created_until:
             raise DlqFilterError("created_since", "must not be after created_until")
