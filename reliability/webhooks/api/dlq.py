@@ -37,6 +37,7 @@ from audit.actors import Actor
 from opsportal.accounts.models import IntegrationToken
 from opsportal.accounts.roles import OPERATOR, has_role
 from opsportal.api.errors import Conflict
+from opsportal.common.timebounds import parse_since
 from reliability.webhooks.models import WebhookFailure
 from reliability.webhooks.selectors.dlq import (
     MAX_ERROR_CONTAINS_LENGTH,
@@ -45,7 +46,6 @@ from reliability.webhooks.selectors.dlq import (
     DlqFilterError,
     dlq_get,
     dlq_list,
-    parse_since,
 )
 from reliability.webhooks.services.dlq import MAX_REASON_LENGTH, DlqItemNotOpen, dlq_discard, dlq_retry
 
