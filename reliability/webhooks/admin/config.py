@@ -262,7 +262,7 @@ class WebhookDestinationAdmin(_ServiceAdmin):
             self, request, queryset,
             action="disable_selected", label="Disable", title="Disable destinations: give a reason",
             intro="Disable these destinations? Nothing more is sent to them; what waits for them goes to the "
-                  "dead-letter queue. The reason is also kept on each destination.",
+                  "dead-letter queue.",
             describe=lambda d: f"{d.name} {d.url} ({'enabled' if d.enabled else 'already disabled'})",
             perform=lambda reason: self._disable(request, queryset, reason),
         )

@@ -72,8 +72,7 @@ class WebhookFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return reason_action(
             self, request, queryset.select_related("destination"),
             action="discard_selected", label="Discard", title="Discard DLQ items: give a reason",
-            intro="Discard these dead-letter items? Their deliveries stay dead and will not be retried; "
-                  "the reason is kept on each item.",
+            intro="Discard these dead-letter items? Their deliveries stay dead and will not be retried.",
             describe=_describe_item,
             perform=lambda reason: self._discard(request, queryset, reason),
         )
