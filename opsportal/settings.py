@@ -329,10 +329,7 @@ X_FRAME_OPTIONS = "DENY"
 CONTENT_SECURITY_POLICY = {
     "default-src": "'self'",
     "script-src": "'self'",
-    # The one hash: the DLQ panel's inline <style> (reliability/webhooks/templates/webhooks/
-    # dlq_panel.html, being restructured elsewhere). Drop it once those rules move to a
-    # stylesheet; tests/security/test_csp_browser.py fails if the block changes meanwhile.
-    "style-src": "'self' 'sha256-DWEP4ImaaPkDpgLi5/qV9HItctuVbahXohqROsrTKPs='",
+    "style-src": "'self'",
     "img-src": "'self' data:",
     "font-src": "'self'",
     "connect-src": "'self'",

@@ -76,8 +76,9 @@ def parse_time_bound(value: str, *, now: dt.datetime | None = None, durations: b
     try:
         return parse_instant(text)
     except TimeBoundError:
-        if durations and text[:1].isdigit() and text[-1:].isalpha() and "-" not in text:
-            # "1y", "1.5h", "0m": looks like a duration, say what a duration is.
+        unsigned = text[1:] if text[:1] in "+-" else text
+        if durations and unsigned[:1].isdigit() and text[-1:].isalpha() and "-" not in unsigned:
+            # "1y", "1.5h", "0m", "-5m": looks like a duration, say what a duration is.
             return (now or timezone.now()) - parse_duration(text)
         raise TimeBoundError(f"{value!r} is not a time: expected {FORMS_HELP}") from None
 

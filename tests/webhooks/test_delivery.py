@@ -679,3 +679,33 @@ def test_dispatch_buffer_is_prompt_when_quiet_and_bounded_when_busy(monkeypatch,
     assert sorted(sent) == list(range(101, 101 + n))
     gaps = [b[0] - a[0] for a, b in zip(published, published[1:], strict=False)]
     assert min(gaps) >= 0.2 - 1e-6, offsets
+
+
+# --- the outbound address policy ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def strict_policy(settings):
+    """Staging's policy with nothing allow-listed; pooled connections from earlier tests closed."""
+    settings.OPSPORTAL_OUTBOUND_ALLOW_PRIVATE = False
+    settings.OPSPORTAL_OUTBOUND_ALLOWED_CIDRS = []
+    http.close_clients()
+    yield settings
+    http.close_clients()
+
+
+def test_a_destination_refused_by_the_policy_is_dead_lettered_at_once_never_retried(route, receiver, strict_policy):
+    _, source = route  # saved while the test settings allow-listed 127.0.0.1; now they do not
+    event = ingest_event(source)
+    delivery = delivery_attempt(delivery_id=the_delivery(event).pk)
+    assert delivery.status == Delivery.Status.DEAD and delivery.next_attempt_at is None  # no retry scheduled
+    assert delivery.attempts == 0 and not DeliveryAttempt.objects.filter(delivery=delivery).exists()  # nothing sent
+    assert receiver.ids() == {}
+    failure = WebhookFailure.objects.get(delivery=delivery)
+    for text in (failure.error_message, delivery.last_error):
+        assert "OutboundRefused" in text and "refused by the outbound address policy: loopback address" in text
+        assert "not retried" in text and "gave up" not in text
+    # The sweep leaves it alone: it is dead, not waiting.
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=12), tick=False):
+        assert deliveries_sweep().claimed == 0
+    assert receiver.ids() == {}

@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.models import AuditEntry
+from opsportal.common.timebounds import parse_duration, parse_since
 from opsportal.events.models import OutboxEvent
 from reliability.webhooks.models import Delivery, WebhookFailure
 from reliability.webhooks.names import Event
-from reliability.webhooks.selectors.dlq import DlqFilterError, parse_duration, parse_since
+from reliability.webhooks.selectors.dlq import DlqFilterError
 from reliability.webhooks.services.dlq import DlqItemNotOpen, dlq_depth_check, dlq_discard, dlq_retry
 from tests.webhooks.dlq_helpers import make_dlq_item
 

@@ -10,12 +10,11 @@ import copy
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
-from django.template.response import TemplateResponse
 
 from audit.actors import Actor
+from opsportal.common.admin import reason_action
 from reliability.webhooks.models import WebhookDestination, WebhookSource
 from reliability.webhooks.services.config import (
     SOURCE_FIELDS,
@@ -226,13 +225,6 @@ class WebhookDestinationForm(forms.ModelForm):
             _add_errors(self, exc)
 
 
-class DestinationDisableForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 36}),
-        max_length=2000, strip=True,
-    )
-
-
 @admin.register(WebhookDestination)
 class WebhookDestinationAdmin(_ServiceAdmin):
     form = WebhookDestinationForm
@@ -266,20 +258,17 @@ class WebhookDestinationAdmin(_ServiceAdmin):
 
     @admin.action(description="Disable selected destinations (asks for a reason)", permissions=["change"])
     def disable_selected(self, request, queryset):
-        form = DestinationDisableForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            actor, reason = Actor.from_request(request), form.cleaned_data["reason"]
-            done = [d.name for d in queryset if webhook_destination_disable(
-                destination_id=d.pk, reason=reason, actor=actor, source="admin")]
-            self.message_user(request, f"Disabled {len(done)} destination(s): {', '.join(done) or '-'}.", messages.SUCCESS)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Disable destinations: give a reason",
-            "opts": self.model._meta,
-            "queryset": queryset,
-            "form": form,
-            "action": "disable_selected",
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/webhooks/webhookdestination/disable_reason.html", context)
+        return reason_action(
+            self, request, queryset,
+            action="disable_selected", label="Disable", title="Disable destinations: give a reason",
+            intro="Disable these destinations? Nothing more is sent to them; what waits for them goes to the "
+                  "dead-letter queue.",
+            describe=lambda d: f"{d.name} {d.url} ({'enabled' if d.enabled else 'already disabled'})",
+            perform=lambda reason: self._disable(request, queryset, reason),
+        )
+
+    def _disable(self, request, queryset, reason: str) -> None:
+        actor = Actor.from_request(request)
+        done = [d.name for d in queryset if webhook_destination_disable(
+            destination_id=d.pk, reason=reason, actor=actor, source="admin")]
+        self.message_user(request, f"Disabled {len(done)} destination(s): {', '.join(done) or '-'}.", messages.SUCCESS)

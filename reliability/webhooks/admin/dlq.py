@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from audit.actors import Actor
 from opsportal.accounts.roles import OPERATOR, has_role
+from opsportal.common.admin import ReadOnlyAdminMixin, reason_action
 from reliability.webhooks.admin.traffic import body_preview
 from reliability.webhooks.models import WebhookFailure
 from reliability.webhooks.services.dlq import DlqItemNotOpen, dlq_discard, dlq_retry
 
 
-class DlqDiscardForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 36}),
-        max_length=2000, strip=True,
-    )
-
-
 @admin.register(WebhookFailure)
-class WebhookFailureAdmin(admin.ModelAdmin):
+class WebhookFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The DLQ. Rows change only through the actions (dlq_retry / dlq_discard, source "admin")."""
 
     list_display = ("id", "provider", "destination", "event_type", "error_excerpt", "retry_count", "last_retry_at", "created_at", "resolution")
@@ -47,15 +38,6 @@ class WebhookFailureAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).defer("payload")
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     def has_dlq_operate_permission(self, request) -> bool:
         return has_role(request.user, OPERATOR)
 
@@ -70,7 +52,7 @@ class WebhookFailureAdmin(admin.ModelAdmin):
 
     @admin.display(description="payload")
     def payload_text(self, obj: WebhookFailure) -> str:
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", body_preview(obj.payload))
+        return format_html('<pre class="ops-preformatted">{}</pre>', body_preview(obj.payload))
 
     @admin.action(description="Retry selected DLQ items", permissions=["dlq_operate"])
     def retry_selected(self, request, queryset):
@@ -87,28 +69,29 @@ class WebhookFailureAdmin(admin.ModelAdmin):
 
     @admin.action(description="Discard selected DLQ items (asks for a reason)", permissions=["dlq_operate"])
     def discard_selected(self, request, queryset):
-        form = DlqDiscardForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            ids = list(queryset.values_list("pk", flat=True))
-            try:
-                result = dlq_discard(failure_ids=ids, reason=form.cleaned_data["reason"], actor=Actor.from_request(request), source="admin")
-            except DlqItemNotOpen as exc:
-                self.message_user(request, f"Nothing discarded: {exc}", messages.WARNING)
-                return None
-            self.message_user(request, f"Discarded {result.count} DLQ item(s): {_id_list(result.ids)}.", messages.SUCCESS)
-            if result.skipped:
-                self.message_user(request, f"Skipped {len(result.skipped)} not open: {_id_list(result.skipped)}.", messages.WARNING)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Discard DLQ items: give a reason",
-            "opts": self.model._meta,
-            "queryset": queryset.select_related("destination"),
-            "form": form,
-            "action": "discard_selected",
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/webhooks/webhookfailure/discard_reason.html", context)
+        return reason_action(
+            self, request, queryset.select_related("destination"),
+            action="discard_selected", label="Discard", title="Discard DLQ items: give a reason",
+            intro="Discard these dead-letter items? Their deliveries stay dead and will not be retried.",
+            describe=_describe_item,
+            perform=lambda reason: self._discard(request, queryset, reason),
+        )
+
+    def _discard(self, request, queryset, reason: str) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        try:
+            result = dlq_discard(failure_ids=ids, reason=reason, actor=Actor.from_request(request), source="admin")
+        except DlqItemNotOpen as exc:
+            self.message_user(request, f"Nothing discarded: {exc}", messages.WARNING)
+            return
+        self.message_user(request, f"Discarded {result.count} DLQ item(s): {_id_list(result.ids)}.", messages.SUCCESS)
+        if result.skipped:
+            self.message_user(request, f"Skipped {len(result.skipped)} not open: {_id_list(result.skipped)}.", messages.WARNING)
+
+
+def _describe_item(item: WebhookFailure) -> str:
+    return (f"#{item.pk} {item.provider} → {item.destination or '(deleted destination)'} {item.event_type or '-'} "
+            f"({item.get_resolution_display()})")
 
 
 def _id_list(ids, limit: int = 20) -> str:

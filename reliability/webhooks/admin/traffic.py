@@ -5,20 +5,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
+from opsportal.common.admin import ReadOnlyAdminMixin
 from reliability.webhooks.models import Delivery, DeliveryAttempt, WebhookEvent, WebhookRejection
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = None
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def body_preview(body: bytes | memoryview | None, limit: int = 4000) -> str:
@@ -27,16 +19,13 @@ def body_preview(body: bytes | memoryview | None, limit: int = 4000) -> str:
     return text + (f"… ({len(raw)} bytes)" if len(raw) > limit else "")
 
 
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Delivery
     fields = ("destination", "status", "attempts", "next_attempt_at", "last_status_code", "delivered_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(WebhookEvent)
@@ -52,18 +41,15 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="body")
     def body_text(self, obj: WebhookEvent) -> str:
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", body_preview(obj.body))
+        return format_html('<pre class="ops-preformatted">{}</pre>', body_preview(obj.body))
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = DeliveryAttempt
     fields = ("at", "result", "status_code", "latency_ms", "error")
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Delivery)

@@ -13,6 +13,11 @@
 
 Reads: operators or a ``read`` token; writes: operators or ``dlq:write``. Every
 write calls the same service as the admin, /ops/ and the CLI (source "api").
+
+What a destination answered (``error_message``, an excerpt of its response) and the
+payload are shown only to principals that may act on the queue: operators and tokens with
+``dlq:write`` (or ``admin``). A plain ``read`` token sees them as null, and cannot filter
+on ``error_contains`` (it would read the excerpt back a substring at a time).
 Mounted at /api/v1/dlq/ by opsportal/api/urls.py.
 """
 
@@ -23,13 +28,16 @@ from django.http import Http404
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.actors import Actor
-from opsportal.accounts.roles import OPERATOR
+from opsportal.accounts.models import IntegrationToken
+from opsportal.accounts.roles import OPERATOR, has_role
 from opsportal.api.errors import Conflict
+from opsportal.common.timebounds import parse_since
 from reliability.webhooks.models import WebhookFailure
 from reliability.webhooks.selectors.dlq import (
     MAX_ERROR_CONTAINS_LENGTH,
@@ -38,7 +46,6 @@ from reliability.webhooks.selectors.dlq import (
     DlqFilterError,
     dlq_get,
     dlq_list,
-    parse_since,
 )
 from reliability.webhooks.services.dlq import MAX_REASON_LENGTH, DlqItemNotOpen, dlq_discard, dlq_retry
 
@@ -46,6 +53,17 @@ DLQ_SCOPES = {"read": "read", "write": "dlq:write"}
 DLQ_ROLES = {"read": {OPERATOR}, "write": {OPERATOR}}
 MAX_BULK_IDS = 10_000
 ANY_RESOLUTION = "any"
+# Shown only to principals that may see payloads (module docstring).
+CONTENT_FIELDS = ("error_message", "payload")
+
+
+def may_see_contents(request) -> bool:
+    """Operators and tokens that may write to the DLQ; not a plain ``read`` token."""
+    if request is None:
+        return False
+    if isinstance(request.auth, IntegrationToken):
+        return request.auth.has_scope(DLQ_SCOPES["write"])
+    return has_role(request.user, *DLQ_ROLES["write"])
 
 
 # --- serializers -------------------------------------------------------------------------
@@ -65,6 +83,14 @@ class DlqItemSerializer(serializers.ModelSerializer):
             "retry_count", "last_retry_at", "created_at", "resolution", "resolved_by", "resolution_reason", "resolved_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not self.context.get("contents", False):
+            for name in CONTENT_FIELDS:
+                if name in data:
+                    data[name] = None
+        return data
 
     def get_destination(self, obj) -> dict | None:
         d = obj.destination
@@ -183,6 +209,15 @@ class DlqListView(generics.ListAPIView):
     token_scopes = DLQ_SCOPES
     roles = DLQ_ROLES
 
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "contents": may_see_contents(self.request)}
+
+    def filter_queryset(self, queryset):
+        if self.request.query_params.get("error_contains") and not may_see_contents(self.request):
+            raise PermissionDenied("filtering on error_contains needs the 'dlq:write' scope (error excerpts are "
+                                   "shown only to those who may act on the queue)")
+        return super().filter_queryset(queryset)
+
     def get_queryset(self):
         resolution = None if "resolution" in self.request.query_params else WebhookFailure.Resolution.OPEN
         return dlq_list(resolution=resolution)
@@ -197,11 +232,12 @@ class DlqDetailView(APIView):
         item = dlq_get(failure_id=failure_id)
         if item is None:
             raise Http404
-        return Response(DlqItemDetailSerializer(item).data)
+        return Response(DlqItemDetailSerializer(item, context={"contents": may_see_contents(request)}).data)
 
 
-def _item_response(failure_id: int) -> Response:
-    return Response({"item": DlqItemSerializer(dlq_get(failure_id=failure_id)).data})
+def _item_response(request, failure_id: int) -> Response:
+    item = DlqItemSerializer(dlq_get(failure_id=failure_id), context={"contents": may_see_contents(request)})
+    return Response({"item": item.data})
 
 
 def _not_open(exc: DlqItemNotOpen):
@@ -224,7 +260,7 @@ class DlqRetryView(APIView):
             dlq_retry(failure_ids=[failure_id], reason=body.validated_data["reason"], actor=Actor.from_request(request), source="api")
         except DlqItemNotOpen as exc:
             raise _not_open(exc) from exc
-        return _item_response(failure_id)
+        return _item_response(request, failure_id)
 
 
 class DlqDiscardView(APIView):
@@ -241,7 +277,7 @@ class DlqDiscardView(APIView):
             dlq_discard(failure_id=failure_id, reason=body.validated_data["reason"], actor=Actor.from_request(request), source="api")
         except DlqItemNotOpen as exc:
             raise _not_open(exc) from exc
-        return _item_response(failure_id)
+        return _item_response(request, failure_id)
 
 
 class DlqBulkRetryView(APIView):

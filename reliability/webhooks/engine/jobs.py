@@ -24,6 +24,7 @@ Result = DeliveryAttempt.Result
 DEFERRED = "deferred"
 DESTINATION_DISABLED = "destination_disabled"
 PAYLOAD_PURGED = "payload_purged"
+REFUSED = "refused"  # the outbound address policy refused the destination: nothing was sent
 
 # What a claim reads of a delivery, its event, source and destination (the ORM paths' .only()).
 CLAIM_FIELDS = (
@@ -102,7 +103,7 @@ class Job:
 @dataclass
 class Outcome:
     job: Job
-    kind: str  # a DeliveryAttempt.Result value, DEFERRED, DESTINATION_DISABLED or PAYLOAD_PURGED
+    kind: str  # a DeliveryAttempt.Result value, DEFERRED, DESTINATION_DISABLED, PAYLOAD_PURGED or REFUSED
     at: datetime
     status_code: int | None = None
     latency_ms: int | None = None
@@ -111,7 +112,7 @@ class Outcome:
 
     @property
     def is_attempt(self) -> bool:
-        return self.kind not in (DEFERRED, DESTINATION_DISABLED, PAYLOAD_PURGED)
+        return self.kind not in (DEFERRED, DESTINATION_DISABLED, PAYLOAD_PURGED, REFUSED)
 
 
 _STAT_NAMES = ("claimed", "delivered", "failed", "dead", "deferred", "reclaimed", "lost")

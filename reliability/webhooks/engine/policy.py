@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from opsportal.common.text import clean_text
 from reliability.retry import WEBHOOK, backoff_delay
 from reliability.webhooks.models import WebhookSource
 
@@ -38,7 +39,7 @@ def sweep_max_seconds() -> float:
 
 def excerpt(text: str) -> str:
     """An error text fit for a text column: NUL replaced (PostgreSQL text cannot hold it), bounded."""
-    return text.replace("\x00", "\ufffd")[:ERROR_EXCERPT_CHARS]
+    return clean_text(text, ERROR_EXCERPT_CHARS)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ Outcomes: 2xx → ``delivered``. Any other status, a timeout or a network error
 ``dead`` plus a DLQ item. 410 → ``dead``; after the flush the destination is
 disabled (``webhook_destination_disable``, system actor) and its waiting
 deliveries are dead-lettered. An open breaker → deferred to when the breaker
-may admit a probe, without counting an attempt.
+may admit a probe, without counting an attempt. A destination the outbound
+address policy refuses (``OutboundRefused``: nothing was sent, and retrying
+cannot change the answer) → ``dead`` at once, without counting an attempt, its
+error naming the policy.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from reliability.webhooks.engine.jobs import (
     DEFERRED,
     DESTINATION_DISABLED,
     PAYLOAD_PURGED,
+    REFUSED,
     Outcome,
     Result,
     RunStats,
@@ -94,7 +98,7 @@ def _apply(outcome: Outcome, now: datetime, stats: RunStats) -> tuple[Delivery, 
         row.last_error = excerpt(f"deferred without an attempt: {outcome.error}")
         row.last_status_code = None
         return row, None
-    if outcome.kind in (DESTINATION_DISABLED, PAYLOAD_PURGED):
+    if outcome.kind in (DESTINATION_DISABLED, PAYLOAD_PURGED, REFUSED):
         stats.dead += 1
         row.status = Status.DEAD
         return row, job.dead_letter(outcome.error)

@@ -22,7 +22,7 @@ from django.utils import timezone
 from reliability import http
 from reliability.breakers import CircuitOpenError
 from reliability.retry import parse_retry_after
-from reliability.webhooks.engine.jobs import DEFERRED, Job, Outcome, Result
+from reliability.webhooks.engine.jobs import DEFERRED, REFUSED, Job, Outcome, Result
 from reliability.webhooks.engine.policy import ERROR_EXCERPT_CHARS, excerpt, thread_count
 from reliability.webhooks.signatures import sign_standard
 
@@ -85,6 +85,8 @@ def send(job: Job) -> Outcome:
         )
     except CircuitOpenError as exc:
         return Outcome(job, DEFERRED, at, error=str(exc), retry_after=exc.retry_after)
+    except http.OutboundRefused as exc:  # a policy decision, not a network error: never retried
+        return Outcome(job, REFUSED, at, error=excerpt(f"not sent, not retried (OutboundRefused): {exc}"))
     except http.OutboundTimeout as exc:
         kind, error = Result.TIMEOUT, f"timed out after {job.timeout:g} s: {exc}"
     except http.OutboundError as exc:

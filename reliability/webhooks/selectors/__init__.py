@@ -21,8 +21,6 @@ from reliability.webhooks.selectors.dlq import (
     dlq_list,
     dlq_matching,
     dlq_open,
-    parse_duration,
-    parse_since,
 )
 
 __all__ = [
@@ -38,8 +36,6 @@ __all__ = [
     "dlq_list",
     "dlq_matching",
     "dlq_open",
-    "parse_duration",
-    "parse_since",
     "source_cache_clear",
     "source_config_load",
     "source_for_ingest",

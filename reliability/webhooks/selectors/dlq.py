@@ -7,22 +7,18 @@ same words select the same rows everywhere.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
+from opsportal.common.text import has_nul
 from reliability.webhooks.models import PORTAL_PROVIDER, WebhookFailure
 
 DEFAULT_ALERT_THRESHOLD = 100
 MAX_EVENT_TYPE_LENGTH = 255
 MAX_ERROR_CONTAINS_LENGTH = 500
-_DURATION_RE = re.compile(r"^\s*(\d{1,7})\s*([smhdw])\s*$", re.ASCII)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-MAX_DURATION = timedelta(days=3650)
 
 
 class DlqFilterError(ValueError):
@@ -32,37 +28,6 @@ class DlqFilterError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
-
-
-def parse_duration(value: str) -> timedelta:
-    """``30m``, ``1h``, ``2d``, ``90s``, ``1w`` → timedelta (ValueError with a readable message)."""
-    match = _DURATION_RE.match(value or "")
-    if not match:
-        raise ValueError(f"{value!r} is not a duration: use a number and a unit s, m, h, d or w (30m, 1h, 2d)")
-    amount, unit = int(match.group(1)), match.group(2)
-    if amount <= 0:
-        raise ValueError(f"{value!r}: the duration must be positive")
-    delta = timedelta(seconds=amount * _UNIT_SECONDS[unit])
-    if delta > MAX_DURATION:
-        raise ValueError(f"{value!r}: at most {MAX_DURATION.days} days")
-    return delta
-
-
-def parse_since(value: str, *, now: datetime | None = None) -> datetime:
-    """A duration back from now (``1h``) or an ISO 8601 instant (``2026-05-01T10:00:00Z``)."""
-    text = (value or "").strip()
-    try:
-        return (now or timezone.now()) - parse_duration(text)
-    except ValueError as duration_error:
-        try:
-            instant = datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-        except ValueError:
-            instant = None
-        if instant is None:
-            raise duration_error from None
-        if timezone.is_naive(instant):
-            instant = timezone.make_aware(instant, timezone.UTC)
-        return instant
 
 
 @dataclass(frozen=True)
@@ -119,7 +84,7 @@ class DlqFilter:
             raise DlqFilterError("error_contains", f"at most {MAX_ERROR_CONTAINS_LENGTH} characters")
         for key in ("source", "destination", "event_type", "error_contains"):
             value = getattr(self, key)
-            if value is not None and (not isinstance(value, str) or "\x00" in value):
+            if value is not None and (not isinstance(value, str) or has_nul(value)):
                 raise DlqFilterError(key, "must be plain text")
         if self.created_since and self.created_until and self.created_since > self.created_until:
             raise DlqFilterError("created_since", "must not be after created_until")

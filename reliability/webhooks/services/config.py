@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.actors import Actor
 from audit.services import audit_record, diff
 from opsportal.events.services import emit
+from reliability.netpolicy import AddressRefused, UnresolvableHost, validate_outbound_url
 from reliability.webhooks.models import WebhookDestination, WebhookRoute, WebhookSource
 from reliability.webhooks.names import Action, Event
 from reliability.webhooks.selectors.config import source_cache_clear
@@ -118,12 +119,36 @@ def source_validate(source: WebhookSource) -> None:
     source.full_clean(exclude=["secrets"], validate_unique=False, validate_constraints=False)
 
 
+def _check_outbound_policy(url: str) -> None:
+    """The outbound address policy (reliability.netpolicy) at create/update time, naming ``url``.
+
+    A host that does not resolve right now is accepted: the delivery transport checks the
+    resolved address again at every connect, so nothing the policy refuses is ever called.
+    """
+    try:
+        validate_outbound_url(url)
+    except UnresolvableHost:
+        return
+    except AddressRefused as exc:
+        raise ValidationError({"url": [str(exc)]}) from None
+
+
+def _url_changed(destination: WebhookDestination) -> bool:
+    """New, or its URL differs from the stored one (an update that keeps the URL is not re-judged)."""
+    if destination.pk is None:
+        return True
+    stored = WebhookDestination.objects.filter(pk=destination.pk).values_list("url", flat=True).first()
+    return stored != destination.url
+
+
 def destination_validate(destination: WebhookDestination) -> None:
     """Check (and normalise) an unsaved or changed destination; raises ValidationError naming fields. No writes."""
     try:
         URLValidator(schemes=["http", "https"])(destination.url)
     except ValidationError as exc:
         raise ValidationError({"url": ["must be an http(s) URL"]}) from exc
+    if _url_changed(destination):
+        _check_outbound_policy(destination.url)
     try:
         decode_standard_secret(destination.signing_secret)
     except ValueError as exc:

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.services import audit_record
+from opsportal.common.text import clean_text, has_nul
 from opsportal.events.models import OutboxEvent
 from opsportal.events.services import emit
 from reliability.webhooks import dispatch
@@ -106,7 +107,7 @@ def _reason(reason: str | None, *, required: bool) -> str:
         raise ValidationError({"reason": ["a reason is required"]})
     if len(text) > MAX_REASON_LENGTH:
         raise ValidationError({"reason": [f"at most {MAX_REASON_LENGTH} characters"]})
-    if "\x00" in text:
+    if has_nul(text):
         raise ValidationError({"reason": ["must be plain text"]})
     return text
 
@@ -386,7 +387,7 @@ def deliveries_dead_letter_for_destination(*, destination_id: int, reason: str, 
     In-flight deliveries are left to their worker: its claim saw the
     destination enabled, and its outcome (or the 410 again) is recorded as usual.
     """
-    text = reason.replace("\x00", "\ufffd")[:1000]
+    text = clean_text(reason, 1000)  # an error excerpt: engine.policy.ERROR_EXCERPT_CHARS
     waiting = (Delivery.Status.PENDING, Delivery.Status.FAILED)
     total = 0
     while True:

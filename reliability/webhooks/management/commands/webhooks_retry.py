@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.actors import Actor
+from opsportal.common.timebounds import FORMS_HELP, parse_since
 from reliability.webhooks.models import WebhookFailure, WebhookSource
-from reliability.webhooks.selectors.dlq import DlqFilterError, parse_since
+from reliability.webhooks.selectors.dlq import DlqFilterError
 from reliability.webhooks.services.dlq import DlqItemNotOpen, dlq_retry
 
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--since", help="entered the DLQ within this long (30m, 1h, 2d, 1w) or since an ISO 8601 instant")
+        parser.add_argument("--since", help=f"entered the DLQ since: {FORMS_HELP}")
         parser.add_argument("--source", help="only this source's items (its slug; 'portal' for outbound events)")
         parser.add_argument("--destination", help="only items for this destination (id or name)")
         parser.add_argument("--event-type", help="only this event type (exact, or a prefix ending in *: charge.*)")
