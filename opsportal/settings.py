@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "reliability.health",
     "reliability.breakers",
     "reliability.webhooks",
+    "reliability.incidents",
     "runbooks",
 ]
 
@@ -237,6 +238,10 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-purge-payloads": {"task": "webhooks.purge_delivered_payloads", "schedule": 3600.0},
     # audit_verify --anchor, on a schedule: verify against the last head, record the new one.
     "audit-anchor-chain": {"task": "audit.anchor_chain", "schedule": 3600.0},
+    "incidents-sweep-silences": {"task": "incidents.sweep_silences", "schedule": 5.0},
+    "incidents-sweep-escalations": {"task": "incidents.sweep_escalations", "schedule": 5.0},  # ≤ 30 s late
+    "incidents-sweep-notifications": {"task": "incidents.sweep_notifications", "schedule": 15.0},
+    "incidents-sweep-maintenance": {"task": "incidents.sweep_maintenance", "schedule": 10.0},
 }
 # Where audit.anchor_chain appends head hashes (one JSON line per run). Point it at storage the
 # database's users cannot write (another volume, a log shipper's input) in production.
@@ -381,6 +386,14 @@ except ValueError as _exc:
 # --- Portal-specific --------------------------------------------------------------------
 OPSPORTAL_CHAOS_ENABLED = env_bool("OPSPORTAL_CHAOS_ENABLED", default=OPSPORTAL_ENV != "production")
 ALERTMANAGER_URL = os.environ.get("ALERTMANAGER_URL", "")
+# A resolved incident whose group fires again within this many seconds reopens; later, a new linked incident.
+INCIDENT_REOPEN_WINDOW_SECONDS = int(os.environ.get("INCIDENT_REOPEN_WINDOW_SECONDS", "300"))
+INCIDENT_SILENCE_RETRY_SECONDS = 30  # a pending silence (Alertmanager away) is retried this often
+INCIDENT_SILENCE_MAX_ATTEMPTS = 120  # then it is marked failed (an hour at the default)
+# Absolute links in pages (ack/resolve). Retry policy of each page's HTTP call before it falls back.
+OPSPORTAL_BASE_URL = os.environ.get("OPSPORTAL_BASE_URL", "http://localhost:8000")
+INCIDENT_NOTIFY_RETRY_POLICY = os.environ.get("INCIDENT_NOTIFY_RETRY_POLICY", "notify")
+ALERT_INTAKE_MAX_BYTES = 4 * 1024 * 1024  # Alertmanager batches; larger bodies are answered 413
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "")
 SLOW_QUERY_MS = int(os.environ.get("SLOW_QUERY_MS", "500"))
 HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "2"))

@@ -5,11 +5,13 @@ from rest_framework.routers import SimpleRouter
 
 from audit.api import AuditEntryViewSet, audit_export_csv
 from opsportal.catalog.api import ServiceViewSet
+from reliability.incidents.api import IncidentViewSet
 from runbooks.api import RunbookViewSet
 
 router = SimpleRouter(trailing_slash=True)
 router.register("services", ServiceViewSet, basename="service")
 router.register("audit", AuditEntryViewSet, basename="audit")
+router.register("incidents", IncidentViewSet, basename="incident")
 router.register("runbooks", RunbookViewSet, basename="runbook")
 
 urlpatterns = [
@@ -17,5 +19,6 @@ urlpatterns = [
     path("breakers/", include("reliability.breakers.urls")),
     path("dlq/", include("reliability.webhooks.api.dlq")),
     path("webhooks/", include("reliability.webhooks.urls")),
+    path("", include("reliability.incidents.urls")),
     path("", include(router.urls)),
 ]

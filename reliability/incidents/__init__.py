@@ -1,0 +1,1 @@
+"""Alerts become incidents: intake, lifecycle, silences; escalation and notifications build on these models."""
