@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reliability.incidents.models import Incident, IncidentEvent
+from runbooks.rendering import render_markdown
 from runbooks.selectors import runbook_checklist, runbook_for_url, runbooks_matching
 
 MAX_LABEL_SETS = 20  # distinct alert label sets matched per incident (each is one query)
@@ -22,6 +23,7 @@ MAX_LABEL_SETS = 20  # distinct alert label sets matched per incident (each is o
 class ChecklistStep:
     index: int
     text: str
+    html: str  # the step's markdown, rendered and sanitised (nh3) by the runbooks renderer
     done: bool
     by: str
 
@@ -93,7 +95,7 @@ def incident_checklist(incident: Incident, runbook=None) -> Checklist | None:
     if runbook is None:
         return None
     state = ticks(incident, runbook.slug)
-    steps = [ChecklistStep(index=i, text=text, done=state.get(i, (False, ""))[0], by=state.get(i, (False, ""))[1])
+    steps = [ChecklistStep(index=i, text=text, html=render_markdown(text).html, done=state.get(i, (False, ""))[0], by=state.get(i, (False, ""))[1])
              for i, text in enumerate(runbook_checklist(runbook))]
     version = runbook.current_version.number if runbook.current_version_id else None
     return Checklist(runbook=runbook, version=version, steps=steps)
