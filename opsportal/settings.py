@@ -388,7 +388,9 @@ INCIDENT_REOPEN_WINDOW_SECONDS = int(os.environ.get("INCIDENT_REOPEN_WINDOW_SECO
 INCIDENT_SILENCE_RETRY_SECONDS = 30  # a pending silence (Alertmanager away) is retried this often
 INCIDENT_SILENCE_MAX_ATTEMPTS = 120  # then it is marked failed (an hour at the default)
 # Absolute links in pages (ack/resolve). Retry policy of each page's HTTP call before it falls back.
-OPSPORTAL_BASE_URL = os.environ.get("OPSPORTAL_BASE_URL", "http://localhost:8000")
+# Empty: runbook links stay relative (the API makes them absolute from the request); pages and
+# silence comments fall back to http://localhost:8000.
+OPSPORTAL_BASE_URL = os.environ.get("OPSPORTAL_BASE_URL", "")
 INCIDENT_NOTIFY_RETRY_POLICY = os.environ.get("INCIDENT_NOTIFY_RETRY_POLICY", "notify")
 ALERT_INTAKE_MAX_BYTES = 4 * 1024 * 1024  # Alertmanager batches; larger bodies are answered 413
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "")

@@ -34,6 +34,7 @@ def seed_users(ctx: SeedContext) -> None:
                 password=password,
                 roles=[] if role == "superuser" else [role],
                 is_superuser=role == "superuser",
+                is_staff=None if role != SUPPORT else False,  # support reads /ops/ (signs in at /login/), no admin
                 actor=ctx.actor,
                 source=ctx.source,
             )

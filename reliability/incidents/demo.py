@@ -12,11 +12,9 @@ from opsportal.demo import SeedContext, seed_step
 from reliability.incidents.models import (
     AlertSource,
     EscalationPolicy,
-    EscalationStep,
     Incident,
     NotificationChannel,
     OnCallRotation,
-    RotationMember,
     RoutingRule,
 )
 from reliability.incidents.names import Source
@@ -28,6 +26,12 @@ from reliability.incidents.services import (
     incident_assign,
     incident_comment,
     incident_resolve,
+)
+from reliability.incidents.services.config import (
+    escalation_policy_create,
+    notification_channel_create,
+    rotation_create,
+    routing_rule_create,
 )
 
 DEMO_GROUPS = {
@@ -44,32 +48,38 @@ DEMO_GROUPS = {
 
 
 def _config(ctx: SeedContext) -> EscalationPolicy:
-    email, _ = NotificationChannel.objects.get_or_create(
-        name="demo-email", defaults={"kind": NotificationChannel.Kind.EMAIL, "config": {"to": ["oncall@example.com"]}})
-    slack, made = NotificationChannel.objects.get_or_create(
-        name="demo-slack", defaults={"kind": NotificationChannel.Kind.SLACK, "enabled": False, "fallback": email,
-                                     "config": {"url": "http://127.0.0.1:9000/demo-slack/"}})
-    if made:
+    """Through the configuration services; each piece is looked up by name first, so a re-run adds nothing."""
+    actor, src = ctx.actor, Source.SEED
+    email = NotificationChannel.objects.filter(name="demo-email").first()
+    if email is None:
+        email = notification_channel_create(actor=actor, source=src, name="demo-email",
+                                            kind=NotificationChannel.Kind.EMAIL,
+                                            config={"to": ["oncall@example.com"]})
+    slack = NotificationChannel.objects.filter(name="demo-slack").first()
+    if slack is None:
+        slack = notification_channel_create(actor=actor, source=src, name="demo-slack",
+                                            kind=NotificationChannel.Kind.SLACK, enabled=False, fallback=email,
+                                            config={"url": "http://127.0.0.1:9000/demo-slack/"})
         ctx.created("notification channels demo-slack (falls back to demo-email) and demo-email")
-    rotation, made = OnCallRotation.objects.get_or_create(
-        name="demo-primary", defaults={"starts_at": timezone.now().replace(hour=9, minute=0, second=0, microsecond=0),
-                                       "shift_hours": 168})
-    if made:
-        for i, user in enumerate(get_user_model().objects.filter(username__in=["operator", "admin"]).order_by("pk")):
-            RotationMember.objects.create(rotation=rotation, user=user, position=i)
+    rotation = OnCallRotation.objects.filter(name="demo-primary").first()
+    if rotation is None:
+        members = list(get_user_model().objects.filter(username__in=["operator", "admin"])
+                       .order_by("pk").values_list("pk", flat=True))
+        rotation = rotation_create(actor=actor, source=src, name="demo-primary", shift_hours=168, member_ids=members,
+                                   starts_at=timezone.now().replace(hour=9, minute=0, second=0, microsecond=0))
         ctx.created("on-call rotation demo-primary (weekly)")
-    policy, made = EscalationPolicy.objects.get_or_create(
-        name="demo-default", defaults={"ack_timeout_minutes": 30, "loops": 1, "severities": ["P0", "P1", "P2"]})
-    if made:
-        first = EscalationStep.objects.create(policy=policy, order=0, wait_minutes=5, rotation=rotation)
-        first.channels.add(slack)
-        second = EscalationStep.objects.create(policy=policy, order=1, wait_minutes=15)
-        second.channels.add(email)
+    policy = EscalationPolicy.objects.filter(name="demo-default").first()
+    if policy is None:
+        policy = escalation_policy_create(
+            actor=actor, source=src, name="demo-default", ack_timeout_minutes=30, loops=1,
+            severities=["P0", "P1", "P2"],
+            steps=[{"wait_minutes": 5, "rotation_id": rotation.pk, "channel_ids": [slack.pk]},
+                   {"wait_minutes": 15, "channel_ids": [email.pk]}])
         ctx.created("escalation policy demo-default (on-call, then email; one repeat)")
     if not RoutingRule.objects.filter(name="demo: payments team").exists():
-        RoutingRule.objects.create(name="demo: payments team", order=10,
-                                   matchers=[{"label": "service", "op": "=~", "value": "payments.*"}],
-                                   service=Service.objects.filter(name="payments-api").first(), escalation_policy=policy)
+        routing_rule_create(actor=actor, source=src, name="demo: payments team", order=10,
+                            matchers=[{"label": "service", "op": "=~", "value": "payments.*"}],
+                            service=Service.objects.filter(name="payments-api").first(), escalation_policy=policy)
         ctx.created("routing rule 'demo: payments team'")
     return policy
 

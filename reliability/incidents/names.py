@@ -22,6 +22,14 @@ class Action(enum.StrEnum):
     NOTIFICATION_SEND = "notification.send"
     INCIDENT_ACK_EXPIRE = "incident.ack_expire"
     ESCALATION_POLICY_CREATE = "escalation.policy_create"
+    CHANNEL_CREATE = "notification.channel_create"
+    CHANNEL_UPDATE = "notification.channel_update"
+    ROTATION_CREATE = "rotation.create"
+    ROTATION_UPDATE = "rotation.update"
+    ESCALATION_POLICY_UPDATE = "escalation.policy_update"
+    ROUTING_RULE_CREATE = "routing.rule_create"
+    ROUTING_RULE_UPDATE = "routing.rule_update"
+    CHECKLIST_TICK = "incident.checklist_tick"
     MAINTENANCE_CREATE = "maintenance.create"
     MAINTENANCE_UPDATE = "maintenance.update"
     MAINTENANCE_START = "maintenance.start"
@@ -48,6 +56,11 @@ class Event(enum.StrEnum):
     NOTIFICATION_FELL_BACK = "incident.notification_fell_back"
     INCIDENT_ACK_EXPIRED = "incident.ack_expired"
     ESCALATION_POLICY_CREATED = "incident.escalation_policy_created"
+    CHANNEL_CHANGED = "incident.channel_changed"  # a notification channel created or edited
+    ROTATION_CHANGED = "incident.rotation_changed"  # an on-call rotation created, edited or re-membered
+    ESCALATION_POLICY_CHANGED = "incident.escalation_policy_changed"  # edited (steps replaced)
+    ROUTING_RULE_CHANGED = "incident.routing_rule_changed"  # created or edited
+    CHECKLIST_TICKED = "incident.checklist_ticked"  # a runbook step ticked or unticked
     MAINTENANCE_CHANGED = "incident.maintenance_changed"  # a window created or edited
     MAINTENANCE_STARTED = "incident.maintenance_started"
     MAINTENANCE_ENDED = "incident.maintenance_ended"

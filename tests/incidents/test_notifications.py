@@ -101,7 +101,7 @@ def test_a_page_whose_incident_was_acknowledged_before_it_went_out_is_cancelled(
     assert Notification.objects.get().status == "cancelled"
 
 
-def test_runbook_hook_is_empty_until_runbooks_exist():
+def test_runbook_hook_is_empty_when_no_runbook_matches():
     incident = incident_open(title="x", severity="P1", group_key="g", actor=SYS, source="test")
     assert linked_runbook_url(incident) is None
 

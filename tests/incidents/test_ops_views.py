@@ -99,7 +99,7 @@ def test_operator_actions_go_through_the_services_with_source_ops(client, operat
 
 def test_support_reads_but_cannot_act_and_anonymous_goes_to_login(client, support_user, auditor):
     incident = _open("g")
-    assert client.get("/ops/incidents/")["Location"].startswith("/admin/login/")
+    assert client.get("/ops/incidents/")["Location"].startswith("/login/")  # the portal's sign-in page
     _login(client, support_user)
     page = client.get(f"/ops/incidents/{incident.pk}/")
     assert page.status_code == 200 and 'data-testid="ack-form"' not in page.content.decode()

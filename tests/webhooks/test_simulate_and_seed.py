@@ -47,10 +47,44 @@ def test_simulate_sends_signed_realistic_webhooks_and_prints_status_codes(live_s
         assert event["object"] == "event" and event["id"].startswith("evt_") and event["data"]["object"]["amount"] > 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_simulate_alerts_posts_v4_batches_that_open_one_incident_per_group_and_dedupe(live_server):
+    from opsportal.accounts.models import IntegrationToken
+    from reliability.incidents.models import Alert, Incident
+
+    out = io.StringIO()
+    args = ["simulate", "--alerts", "40", "--rate", "5000", "--batch", "5", "--groups", "3", "--instances", "6",
+            "--url", live_server.url]
+    call_command(*args, stdout=out)
+    assert summary(out.getvalue()) == {"200": 8}, out.getvalue()  # 40 alerts in batches of 5
+    assert IntegrationToken.objects.filter(name="simulate --alerts", scopes=["alerts:write"]).count() == 1
+    assert Incident.objects.count() == 3  # one per group (alertname + service)
+    assert Alert.objects.count() == 18  # 3 groups × 6 instances: repeats deduped by fingerprint
+    alert = Alert.objects.filter(labels__alertname="HighErrorRate").first()
+    assert set(alert.labels) >= {"alertname", "service", "severity", "instance"}
+    assert Incident.objects.get(group_key__contains="HighErrorRate").severity == "P1"  # critical → P1
+    # a second run sends the same fingerprints again: nothing new
+    call_command(*args, stdout=io.StringIO())
+    assert (Incident.objects.count(), Alert.objects.count()) == (3, 18)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulate_alerts_with_a_wrong_token_is_refused_and_stores_nothing(live_server):
+    from reliability.incidents.models import Alert
+
+    out = io.StringIO()
+    call_command("simulate", "--alerts", "4", "--rate", "5000", "--token", "opsp_wrong", "--url", live_server.url,
+                 stdout=out)
+    assert summary(out.getvalue()) == {"401": 1}, out.getvalue()
+    assert not Alert.objects.exists()
+
+
 @pytest.mark.django_db
-def test_simulate_alerts_is_not_available_yet():
-    with pytest.raises(CommandError, match="not available yet"):
-        call_command("simulate", "--alerts", "5")
+def test_simulate_alerts_checks_its_arguments():
+    with pytest.raises(CommandError, match="--groups"):
+        call_command("simulate", "--alerts", "5", "--groups", "9")
+    with pytest.raises(CommandError, match="--rate > 0"):
+        call_command("simulate", "--alerts", "0")
 
 
 @pytest.mark.django_db

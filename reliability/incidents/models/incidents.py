@@ -120,6 +120,7 @@ class IncidentEvent(models.Model):
         NOTIFICATION_FAILED = "notification_failed", "notification failed"
         NOTIFICATION_FELL_BACK = "notification_fell_back", "notification fell back"
         MAINTENANCE = "maintenance", "maintenance window"
+        CHECKLIST = "checklist", "runbook checklist"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -1,6 +1,7 @@
 """The only writers of incidents, alerts and silences (DESIGN §4)."""
 
 from reliability.incidents.services._common import IncidentActionRefused, IncidentClosed
+from reliability.incidents.services.checklist import incident_checklist_tick
 from reliability.incidents.services.events import event_process
 from reliability.incidents.services.intake import AlertIn, GroupIn, IntakeResult, alerts_ingest
 from reliability.incidents.services.lifecycle import (
@@ -25,6 +26,7 @@ __all__ = [
     "event_process",
     "incident_acknowledge",
     "incident_assign",
+    "incident_checklist_tick",
     "incident_comment",
     "incident_merge",
     "incident_open",

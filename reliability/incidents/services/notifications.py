@@ -46,7 +46,9 @@ from reliability.incidents import metrics
 from reliability.incidents.escalation import messages
 from reliability.incidents.models import Incident, IncidentEvent, Notification, NotificationChannel
 from reliability.incidents.names import Action, Event
+from reliability.incidents.runbooks_link import attached_runbook
 from reliability.incidents.services._common import SYSTEM_ACTOR, text, timeline
+from runbooks.selectors import runbook_url
 
 log = logging.getLogger(__name__)
 Kind = IncidentEvent.Kind
@@ -71,13 +73,14 @@ def base_url() -> str:
 
 
 def linked_runbook_url(incident: Incident) -> str | None:
-    """The runbook matched to the incident by the runbooks feature (DESIGN §7.7).
+    """The portal page of the runbook attached to the incident (DESIGN §7.7), absolute from OPSPORTAL_BASE_URL.
 
-    Runbooks are a separate feature; until it provides a matcher this returns
-    None and pages carry the alert's own ``runbook_url`` annotation, if any
-    (see ``runbook_link``). This is the one place to plug the matcher in.
+    Attached = the portal runbook its ``runbook_url`` annotation points at, else the most
+    specific published runbook matching its alerts' labels (``runbooks_link``). None when
+    there is none: pages then carry the alert's own annotation, if any (``runbook_link``).
     """
-    return None
+    runbook = attached_runbook(incident)
+    return runbook_url(runbook, base=base_url()) if runbook is not None else None
 
 
 def runbook_link(incident: Incident) -> str | None:

@@ -47,7 +47,7 @@ def _enqueue(silence_id: int) -> None:
 
 
 def incident_url(incident: Incident) -> str:
-    base = getattr(settings, "OPSPORTAL_BASE_URL", "") or ""
+    base = getattr(settings, "OPSPORTAL_BASE_URL", "") or "http://localhost:8000"
     return f"{base.rstrip('/')}/admin/incidents/incident/{incident.pk}/change/"
 
 

@@ -32,7 +32,7 @@ def _gate(check):
             if not user.is_authenticated:
                 if request.headers.get("HX-Request") == "true":
                     return HttpResponse(status=401, headers={"HX-Refresh": "true"})
-                return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+                return redirect_to_login(request.get_full_path(), reverse("portal-login"))
             if not check(user):
                 raise PermissionDenied
             return view(request, *args, **kwargs)

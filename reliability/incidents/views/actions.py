@@ -16,6 +16,7 @@ from reliability.incidents.services import (
     IncidentActionRefused,
     incident_acknowledge,
     incident_assign,
+    incident_checklist_tick,
     incident_comment,
     incident_resolve,
 )
@@ -50,6 +51,12 @@ def _run(action: str, pk: int, post, actor: Actor) -> str:
     if action == "comment":
         incident_comment(incident_id=pk, actor=actor, source=Source.OPS, body=post.get("body", ""))
         return "comment added"
+    if action == "tick":
+        step = _int(post.get("step", ""), field="step", lo=1, hi=1000) - 1
+        done = post.get("done", "1") != "0"
+        incident_checklist_tick(incident_id=pk, actor=actor, source=Source.OPS, step=step, done=done,
+                                runbook=post.get("runbook", "")[:100] or None)
+        return f"step {step + 1} {'ticked' if done else 'unticked'}"
     raise Http404("no such action")
 
 
@@ -71,5 +78,5 @@ def incident_action(request, pk: int):
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):
-        target = reverse("incidents-ops:detail", args=[pk])
+        target = reverse("incidents-ops:detail", args=[pk]) + ("#checklist" if action == "tick" else "")
     return redirect(target)

@@ -13,6 +13,7 @@ from opsportal.dashboard.selectors import recent_events_for
 from opsportal.events.selectors import event_latest_id
 from reliability.incidents import selectors
 from reliability.incidents.models import Incident, Severity
+from reliability.incidents.runbooks_link import incident_checklist, incident_runbooks
 from reliability.incidents.services.escalation import escalation_position
 from reliability.incidents.views.access import can_act, reader_required
 
@@ -75,7 +76,10 @@ def _detail_context(request, pk: int) -> dict:
                 .filter(pk=pk).first())
     if incident is None:
         raise Http404("no such incident")
+    runbooks = incident_runbooks(incident)
     return {
+        "runbooks": runbooks,
+        "checklist": incident_checklist(incident, runbooks[0]) if runbooks else None,
         "incident": incident,
         "timeline": list(incident.timeline.order_by("-at", "-id")[:200]),
         "alerts": list(incident.alerts.order_by("status", "-last_received_at")[:100]),

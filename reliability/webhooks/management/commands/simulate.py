@@ -1,7 +1,14 @@
-"""``manage.py simulate --webhooks N --rate R --source SLUG``: signed synthetic webhooks over real HTTP."""
+"""``manage.py simulate``: synthetic traffic over real HTTP to a running portal.
+
+``--webhooks N --rate R --source SLUG``: signed provider webhooks.
+``--alerts N [--rate R] [--batch B]``: Alertmanager v4 notifications to ``/api/v1/alerts/alertmanager/``
+with a bearer token (``--token``, else ``$OPSPORTAL_ALERTS_TOKEN``, else one issued through the
+accounts service for this run, with the ``alerts:write`` scope).
+"""
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -16,12 +23,13 @@ from reliability.webhooks.selectors.config import source_get
 class Command(BaseCommand):
     help = (
         "Send realistic, correctly signed provider webhooks to a running portal and print a summary of the "
-        "status codes. The source's first secret signs them. (Synthetic alerts come with the incidents feature.)"
+        "status codes. The source's first secret signs them. --alerts N posts Alertmanager v4 batches instead."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--webhooks", type=int, metavar="N", help="how many webhooks to send")
-        parser.add_argument("--rate", type=float, default=10.0, metavar="R", help="webhooks per second (default 10)")
+        parser.add_argument("--rate", type=float, default=None, metavar="R",
+                            help="webhooks per second (default 10); with --alerts, alerts per second (default 100)")
         parser.add_argument("--source", metavar="SLUG", help="the webhook source to send to (its scheme and first secret are used)")
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="the portal's base URL (default http://127.0.0.1:8000)")
         parser.add_argument("--duplicates", type=float, default=0.0, metavar="PCT",
@@ -29,15 +37,18 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=8, help="parallel connections (default 8)")
         parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds")
         parser.add_argument("--seed", type=int, default=None, help="seed for reproducible payloads")
-        parser.add_argument("--alerts", type=int, metavar="N", help="synthetic alerts (not available yet)")
+        parser.add_argument("--alerts", type=int, metavar="N", help="how many alerts to post, in Alertmanager v4 batches")
+        parser.add_argument("--batch", type=int, default=10, metavar="B", help="alerts per notification (default 10)")
+        parser.add_argument("--groups", type=int, default=5, help="alert groups (alertname+service) to cycle through (1-5)")
+        parser.add_argument("--instances", type=int, default=10,
+                            help="distinct instances per group; more alerts than groups×instances repeat (and dedupe)")
+        parser.add_argument("--token", default="", help="bearer token with alerts:write (default: $OPSPORTAL_ALERTS_TOKEN "
+                                                        "or one issued for this run)")
 
     def handle(self, *args, **options):
         if options["alerts"] is not None:
-            raise CommandError(
-                "simulate --alerts is not available yet: synthetic alerts arrive with the incidents feature "
-                "(DESIGN §7.4). Use --webhooks N --source SLUG for webhooks."
-            )
-        count, rate, slug = options["webhooks"], options["rate"], options["source"]
+            return self.alerts(options)
+        count, rate, slug = options["webhooks"], options["rate"] or 10.0, options["source"]
         if count is None or slug is None:
             raise CommandError("give --webhooks N and --source SLUG (e.g. simulate --webhooks 100 --rate 20 --source demo)")
         if count < 1 or rate <= 0 or not 0 <= options["duplicates"] <= 100 or options["concurrency"] < 1:
@@ -119,5 +130,65 @@ class Command(BaseCommand):
             f"{len(sent_events)} distinct events, {count - len(sent_events)} re-sent; "
             f"latency p50 {pct(0.50):.1f} ms, p99 {pct(0.99):.1f} ms"
         )
+        for label in sorted(statuses):
+            self.stdout.write(f"  {label}: {statuses[label]}")
+
+    def _token(self, given: str) -> str:
+        token = given or os.environ.get("OPSPORTAL_ALERTS_TOKEN", "")
+        if token:
+            return token
+        from audit.actors import Actor
+        from opsportal.accounts.services import token_issue
+
+        row, raw = token_issue(service_name="simulate", scopes=["alerts:write"], name="simulate --alerts",
+                               actor=Actor.for_system("cli:simulate"), source="cli")
+        self.stdout.write(f"issued token {row.prefix}… (alerts:write) for this run; revoke it in the admin when done")
+        return raw
+
+    def alerts(self, options) -> None:
+        from reliability.incidents.simulation import AlertBatches
+
+        count, rate = options["alerts"], options["rate"] or 100.0
+        if count < 1 or rate <= 0 or options["batch"] < 1 or options["instances"] < 1 or options["concurrency"] < 1:
+            raise CommandError("--alerts, --batch, --instances and --concurrency must be ≥ 1 and --rate > 0")
+        if not 1 <= options["groups"] <= 5:
+            raise CommandError("--groups must be within 1–5")
+        import httpx
+
+        url = options["url"].rstrip("/") + "/api/v1/alerts/alertmanager/"
+        headers = {"Authorization": f"Bearer {self._token(options['token'])}", "Content-Type": "application/json"}
+        plan = list(AlertBatches(groups=options["groups"], instances=options["instances"],
+                                 batch_size=options["batch"]).batches(count))
+        statuses: Counter[str] = Counter()
+        latencies: list[float] = []
+        lock = threading.Lock()
+
+        def send(client: httpx.Client, batch: dict) -> None:
+            started = time.perf_counter()
+            try:
+                label = str(client.post(url, json=batch, headers=headers).status_code)
+            except httpx.HTTPError as exc:
+                label = f"error:{type(exc).__name__}"
+            with lock:
+                statuses[label] += 1
+                latencies.append(time.perf_counter() - started)
+
+        self.stdout.write(f"simulate: {count} alerts in {len(plan)} Alertmanager v4 notifications to {url} "
+                          f"at {rate:g} alerts/s …")
+        t0, sent = time.monotonic(), 0
+        with httpx.Client(timeout=options["timeout"]) as client, ThreadPoolExecutor(options["concurrency"]) as pool:
+            for batch in plan:
+                delay = t0 + sent / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(send, client, batch)
+                sent += len(batch["alerts"])
+        elapsed = time.monotonic() - t0
+        latencies.sort()
+        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000 if latencies else 0.0
+        distinct = len({a["fingerprint"] for b in plan for a in b["alerts"]})
+        self.stdout.write(f"sent {count} alerts ({distinct} distinct fingerprints, {len({b['groupKey'] for b in plan})} "
+                          f"groups) in {elapsed:.1f} s ({count / elapsed if elapsed else 0:.1f} alerts/s); "
+                          f"notification p99 {p99:.1f} ms")
         for label in sorted(statuses):
             self.stdout.write(f"  {label}: {statuses[label]}")
