@@ -312,6 +312,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several apps have a "status"/"severity" choice set: name the incidents' ones explicitly.
+    "ENUM_NAME_OVERRIDES": {
+        "IncidentSeverityEnum": "reliability.incidents.models.incidents.Severity",
+        "IncidentStatusEnum": "reliability.incidents.models.incidents.Incident.Status",
+    },
 }
 
 # --- Security (production) ----------------------------------------------------------
