@@ -118,7 +118,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextmanager
 def gunicorn(app: str, env: dict[str, str], *, workers: int = 1, threads: int = 4,
              ready_path: str = "/", ready_timeout: float = 60, log_name: str = "gunicorn"):
     """Serve ``app`` with gunicorn -k gthread on a free 127.0.0.1 port; yields the base URL.
@@ -126,43 +125,15 @@ def gunicorn(app: str, env: dict[str, str], *, workers: int = 1, threads: int = 
     Waits until ``ready_path`` answers 200; always stops the server (SIGTERM,
     then SIGKILL) and raises BenchError with the log tail if it never got ready.
     """
-    import httpx
-
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log = WORK_DIR / f"{log_name}.log"
     cmd = [
         python(), "-m", "gunicorn", app,
         "-k", "gthread", "--workers", str(workers), "--threads", str(threads),
         "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT),
         "--error-logfile", "-", "--log-level", "warning",
     ]
-    with open(log, "wb") as log_file:  # the app's and gunicorn's stderr
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if proc.poll() is not None:
-                raise BenchError(f"gunicorn exited with {proc.returncode}:\n{tail(log)}")
-            try:
-                if httpx.get(base + ready_path, timeout=2, headers={"X-Forwarded-Proto": "https"}).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise BenchError(f"gunicorn not ready after {ready_timeout:.0f}s:\n{tail(log)}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+    return _served(cmd, env, port, ready_path=ready_path, ready_timeout=ready_timeout, log_name=log_name,
+                   what="gunicorn")
 
 
 @contextmanager
