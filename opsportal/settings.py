@@ -242,6 +242,19 @@ CELERY_BEAT_SCHEDULE = {
     "incidents-sweep-escalations": {"task": "incidents.sweep_escalations", "schedule": 5.0},  # ≤ 30 s late
     "incidents-sweep-notifications": {"task": "incidents.sweep_notifications", "schedule": 15.0},
     "incidents-sweep-maintenance": {"task": "incidents.sweep_maintenance", "schedule": 10.0},
+    # health (health-core): probes, the workers' dead-man switch, retention of probe results
+    "health-run-probes": {"task": "health.run_probes",
+                          "schedule": float(os.environ.get("HEALTH_PROBE_INTERVAL_SECONDS", "60"))},
+    "health-sweep-workers": {"task": "health.sweep_workers", "schedule": 15.0},
+    "health-purge-events": {"task": "health.purge_events", "schedule": 3600.0},
+}
+# Non-critical task types are rate limited per worker (Celery task_annotations; docs/health.md):
+# housekeeping must never crowd out deliveries, escalations and intake on a busy worker.
+CELERY_TASK_ANNOTATIONS = {
+    "webhooks.purge_delivered_payloads": {"rate_limit": "6/m"},
+    "api.purge_idempotency_keys": {"rate_limit": "6/m"},
+    "audit.anchor_chain": {"rate_limit": "6/m"},
+    "health.purge_events": {"rate_limit": "6/m"},
 }
 # Where audit.anchor_chain appends head hashes (one JSON line per run). Point it at storage the
 # database's users cannot write (another volume, a log shipper's input) in production.
@@ -400,7 +413,8 @@ INCIDENT_NOTIFY_RETRY_POLICY = os.environ.get("INCIDENT_NOTIFY_RETRY_POLICY", "n
 ALERT_INTAKE_MAX_BYTES = 4 * 1024 * 1024  # Alertmanager batches; larger bodies are answered 413
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "")
 SLOW_QUERY_MS = int(os.environ.get("SLOW_QUERY_MS", "500"))
-HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "2"))
+# /health/ready's deadline for all its checks together (answers within 1 s; docs/health.md).
+HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "0.8"))
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 TOKEN_CACHE_SECONDS = float(os.environ.get("TOKEN_CACHE_SECONDS", "5"))  # revocation reaches every process within this
 IDEMPOTENCY_CLAIM_LEASE_SECONDS = 300  # an unfinished claim (crashed request) is reclaimable after this
@@ -408,6 +422,35 @@ OUTBOX_SWEEP_AFTER_SECONDS = 2  # the sweep leaves fresh events to the on-commit
 DLQ_ALERT_THRESHOLD = int(os.environ.get("DLQ_ALERT_THRESHOLD", "100"))  # open DLQ items above this emit dlq.threshold_exceeded
 # django-auditlog's LogEntry.cid is our request id: links a field diff to its AuditEntry.
 AUDITLOG_CID_GETTER = "audit.context.current_request_id"
+
+# --- Health (health-core; docs/health.md) ----------------------------------------------
+HEALTH_READY_CACHE_SECONDS = float(os.environ.get("HEALTH_READY_CACHE_SECONDS", "2"))  # /health/ready per process
+HEALTH_PROBE_INTERVAL_SECONDS = float(os.environ.get("HEALTH_PROBE_INTERVAL_SECONDS", "60"))
+HEALTH_PROBE_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_PROBE_TIMEOUT_SECONDS", "5"))  # each probe of a cycle
+HEALTH_EVENT_RETENTION_DAYS = int(os.environ.get("HEALTH_EVENT_RETENTION_DAYS", "14"))
+HEALTH_HEARTBEAT_SECONDS = float(os.environ.get("HEALTH_HEARTBEAT_SECONDS", "15"))
+HEALTH_HEARTBEAT_STALE_SECONDS = float(os.environ.get("HEALTH_HEARTBEAT_STALE_SECONDS", "60"))
+HEALTH_QUEUES = env_list("HEALTH_QUEUES", "celery")  # Celery queues whose depth is probed
+HEALTH_QUEUE_DEPTH_THRESHOLD = int(os.environ.get("HEALTH_QUEUE_DEPTH_THRESHOLD", "1000"))
+HEALTH_OUTBOX_BACKLOG_SECONDS = int(os.environ.get("HEALTH_OUTBOX_BACKLOG_SECONDS", "60"))
+HEALTH_DISK_PATH = os.environ.get("HEALTH_DISK_PATH", str(VAR_DIR))
+# "name=url" pairs (or bare URLs), probed with GET through reliability/http.py.
+HEALTH_EXTERNAL_URLS = env_list("HEALTH_EXTERNAL_URLS")
+# check -> (warn, fail) on the probe's value; a value at or above a bound takes its status.
+# Units: latency ms; depth/backlog counts; cpu/memory/disk percent; workers: stale count.
+HEALTH_THRESHOLDS = {
+    "database": (100.0, 1000.0),
+    "redis": (50.0, 500.0),
+    "broker": (100.0, 1000.0),
+    "external": (1000.0, 5000.0),
+    "queue_depth": (HEALTH_QUEUE_DEPTH_THRESHOLD / 2, HEALTH_QUEUE_DEPTH_THRESHOLD),
+    "dlq_backlog": (max(1, DLQ_ALERT_THRESHOLD // 2), DLQ_ALERT_THRESHOLD + 1),
+    "outbox_backlog": (1.0, 100.0),
+    "cpu": (85.0, 98.0),
+    "memory": (85.0, 95.0),
+    "disk": (85.0, 95.0),
+}
+SLOW_JOB_SECONDS = float(os.environ.get("SLOW_JOB_SECONDS", "30"))  # Celery tasks slower than this become SlowJob rows
 
 # --- Observability ----------------------------------------------------------------------
 OTEL_ENABLED = env_bool("OTEL_ENABLED")

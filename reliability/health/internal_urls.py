@@ -1,2 +1,7 @@
-# /internal/health/system arrives with the health issue (probes and SystemHealthEvent).
-urlpatterns: list = []
+from django.urls import path
+
+from reliability.health.api import SystemHealthView
+
+urlpatterns = [
+    path("health/system", SystemHealthView.as_view(), name="internal-health-system"),
+]

@@ -2,11 +2,14 @@ from django.urls import path
 
 from reliability.breakers.health import BreakersHealthView
 from reliability.health import views
+from reliability.health.api import DetailedHealthView
 from reliability.webhooks.health import DlqHealthView
 
 urlpatterns = [
     path("live", views.live, name="health-live"),
     path("ready", views.ready, name="health-ready"),
+    path("detailed", DetailedHealthView.as_view(), name="health-detailed"),
     path("circuit-breakers", BreakersHealthView.as_view(), name="health-circuit-breakers"),
     path("dlq", DlqHealthView.as_view(), name="health-dlq"),
+    # /health/degradation arrives with health-degrade (wired at integration).
 ]
