@@ -45,21 +45,21 @@ def _budget() -> float:
 
 
 def check_database() -> str:
-    """A fresh connection from the *current* settings and ``SELECT 1`` (never the request's connection).
+    """A fresh connection with the process's database settings and ``SELECT 1`` (never the request's connection).
 
     A fresh connection is what a restarted process would need; the request's own connection
     may be a healthy leftover while new connections are refused.
     """
+    from django.db import DEFAULT_DB_ALIAS, connections
     from django.db.utils import ConnectionHandler
 
-    db = dict(settings.DATABASES["default"])
+    db = dict(connections.settings[DEFAULT_DB_ALIAS])  # what new connections of this process would use
     options = {k: v for k, v in (db.get("OPTIONS") or {}).items() if k != "pool"}
     if db.get("ENGINE", "").endswith("postgresql"):
         # libpq counts whole seconds (minimum 2): the request's deadline bounds the wait anyway.
         options["connect_timeout"] = 2
     db.update(OPTIONS=options, CONN_MAX_AGE=0, CONN_HEALTH_CHECKS=False)
-    handler = ConnectionHandler({"health": db})
-    conn = handler["health"]
+    conn = ConnectionHandler({DEFAULT_DB_ALIAS: db})[DEFAULT_DB_ALIAS]
     try:
         with conn.cursor() as cursor:
             cursor.execute("SELECT 1")
