@@ -440,7 +440,7 @@ HEALTH_EXTERNAL_URLS = env_list("HEALTH_EXTERNAL_URLS")
 # Units: latency ms; depth/backlog counts; cpu/memory/disk percent; workers: stale count.
 HEALTH_THRESHOLDS = {
     "database": (100.0, 1000.0),
-    "redis": (50.0, 500.0),
+    "redis": (100.0, 1000.0),
     "broker": (100.0, 1000.0),
     "external": (1000.0, 5000.0),
     "queue_depth": (HEALTH_QUEUE_DEPTH_THRESHOLD / 2, HEALTH_QUEUE_DEPTH_THRESHOLD),
