@@ -12,12 +12,13 @@ class HealthConfig(AppConfig):
 
         from opsportal.dashboard.panels import register_panel
         from reliability.health import heartbeat, jobs, metrics
-        from reliability.health.panels import HEALTH_PANEL
+        from reliability.health.panels import HEALTH_PANEL, register_sentences
 
         metrics.register()
         heartbeat.connect()  # the workers' dead-man switch (a thread from worker_ready)
         jobs.connect()  # slow jobs (task_prerun/task_postrun)
         register_panel(HEALTH_PANEL)
+        register_sentences()
         setting_changed.connect(_settings_changed, dispatch_uid="health.ready_cache")
         _extend_roles()
 

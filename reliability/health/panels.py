@@ -16,3 +16,19 @@ def _context(request) -> dict:
 
 HEALTH_PANEL = Panel(key="health", title="System health", template="health/panel.html", domain="health",
                      context=_context, order=20)
+
+
+def register_sentences() -> None:
+    """The activity feed's words for health events (opsportal/dashboard/sentences.py)."""
+    from opsportal.dashboard.sentences import sentence_for
+
+    @sentence_for("health.check_changed")
+    def _check_changed(data: dict, event_type: str) -> str:
+        was = data.get("previous") or "new"
+        return f"Health check {data.get('check', '?')}: {was} → {data.get('status', '?')}"
+
+    @sentence_for("worker.stale", "worker.recovered", "worker.stopped")
+    def _worker(data: dict, event_type: str) -> str:
+        verb = {"worker.stale": "stopped beating (stale)", "worker.recovered": "is beating again",
+                "worker.stopped": "shut down cleanly"}[event_type]
+        return f"Worker {data.get('worker_id', '?')} {verb}"
