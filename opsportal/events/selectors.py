@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
 
-from opsportal.events.groups import _AUDIT_SEGMENTS, DOMAINS
+from opsportal.events.groups import _AUDIT_SEGMENTS, _SEGMENT_DOMAINS, DOMAINS
 from opsportal.events.models import OutboxEvent
 
 
@@ -28,11 +28,13 @@ def domain_q(domains: Iterable[str]) -> Q:
                 q |= _segment_q(segment)
         elif domain == "other":
             known = Q(pk__in=[])
-            for segment in (set(DOMAINS) | _AUDIT_SEGMENTS) - {"other"}:
+            for segment in (set(DOMAINS) | _AUDIT_SEGMENTS | set(_SEGMENT_DOMAINS)) - {"other"}:
                 known |= _segment_q(segment)
             q |= ~known
         elif domain in named:
             q |= _segment_q(domain)
+            for segment in (s for s, d in _SEGMENT_DOMAINS.items() if d == domain):
+                q |= _segment_q(segment)
     return q
 
 

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 TYPES = [
     "catalog.service_created", "incident.opened", "breaker.opened", "dlq.added", "health.probe_failed",
     "audit.export", "auth.login", "token.issued", "token", "other.thing", "mystery.event", "catalogue.x",
-    "breakers.x", "chaos", "runbook.published", "slo.fast_burn",
+    "breakers.x", "chaos", "runbook.published", "slo.fast_burn", "worker.stale", "workers.x",
 ]
 
 

@@ -180,3 +180,10 @@ def test_sqlite_ingest_under_concurrency_stores_each_event_once_and_delivers_it_
     assert dict(stored) == {i: 1 for i in ids}
     wait_until(lambda: len({s.webhook_id for s in receiver.seen}) == len(ids), timeout=90, what="every event delivered")
     assert all(n == 1 for n in receiver.ids().values()), receiver.ids()  # once each
+
+
+def test_the_embedded_worker_beats_and_the_health_page_has_demo_history(served):
+    """health-core: `make run` shows /ops/health/ with history (seed_demo) and a live worker (its heartbeat thread)."""
+    assert served.query("SELECT count(*) FROM health_systemhealthevent")[0][0] >= 60
+    wait_until(lambda: served.query("SELECT count(*) FROM health_workerheartbeat WHERE state = 'alive'")[0][0] >= 1,
+               timeout=60, what="the embedded worker's heartbeat")
