@@ -92,3 +92,13 @@ def user_client():
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_readiness_cache():
+    """/health/ready caches its results per process for 2 s (health-core): no test sees another's."""
+    from reliability.health.checks import clear_cache
+
+    clear_cache()
+    yield
+    clear_cache()

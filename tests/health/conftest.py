@@ -1,4 +1,4 @@
-"""Health test kit: a closed port, a listener that never answers, a clean readiness cache."""
+"""Health test kit: a closed port, a listener that never answers (the readiness cache is cleared in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
-from reliability.health import checks
-
-
-@pytest.fixture(autouse=True)
-def _fresh_readiness():
-    checks.clear_cache()
-    yield
-    checks.clear_cache()
 
 
 def closed_port() -> int:
