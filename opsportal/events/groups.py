@@ -11,6 +11,8 @@ from typing import Any
 # trail, logins, tokens) share the audit group that only auditors join.
 DOMAINS = ("catalog", "incident", "alert", "breaker", "dlq", "webhook", "slo", "chaos", "runbook", "health", "audit", "other")
 _AUDIT_SEGMENTS = {"audit", "auth", "token"}
+# Event types whose first word is not a domain of its own (health-degrade: degradation.changed).
+_SEGMENT_DOMAINS = {"degradation": "health"}
 
 ROLE_DOMAINS: dict[str, set[str]] = {
     "operator": set(DOMAINS) - {"audit"},
@@ -24,6 +26,8 @@ def domain_for(event_type: str) -> str:
     segment = event_type.split(".", 1)[0]
     if segment in _AUDIT_SEGMENTS:
         return "audit"
+    if segment in _SEGMENT_DOMAINS:
+        return _SEGMENT_DOMAINS[segment]
     return segment if segment in DOMAINS else "other"
 
 

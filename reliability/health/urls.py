@@ -2,6 +2,7 @@ from django.urls import path
 
 from reliability.breakers.health import BreakersHealthView
 from reliability.health import views
+from reliability.health.degradation.health import DegradationHealthView
 from reliability.webhooks.health import DlqHealthView
 
 urlpatterns = [
@@ -9,4 +10,5 @@ urlpatterns = [
     path("ready", views.ready, name="health-ready"),
     path("circuit-breakers", BreakersHealthView.as_view(), name="health-circuit-breakers"),
     path("dlq", DlqHealthView.as_view(), name="health-dlq"),
+    path("degradation", DegradationHealthView.as_view(), name="health-degradation"),  # health-degrade
 ]
