@@ -1,0 +1,17 @@
+"""Degradation tests: every test starts and ends with no process-local level and no limiter state."""
+
+from __future__ import annotations
+
+import pytest
+
+from reliability.health.degradation import state
+from reliability.health.shedding.limits import limiter
+
+
+@pytest.fixture(autouse=True)
+def _fresh_degradation():
+    state.forget_local()
+    limiter.reset_local()
+    yield
+    state.forget_local()
+    limiter.reset_local()
