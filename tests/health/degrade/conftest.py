@@ -15,3 +15,7 @@ def _fresh_degradation():
     yield
     state.forget_local()
     limiter.reset_local()
+
+
+# Signed webhooks need a source: the webhook tests' own fixtures.
+from tests.webhooks.conftest import _fresh_webhook_caches, make_destination, make_source  # noqa: E402,F401
