@@ -18,6 +18,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from time import monotonic as _monotonic
+from time import time as _time
 
 import structlog
 from django.conf import settings
@@ -28,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 CACHE_KEY = "health:degradation:snapshot"
 CACHE_TIMEOUT_SECONDS = 300  # the evaluator rewrites it every DEGRADATION_EVALUATE_SECONDS
+_LEVELS = tuple(Level)  # index → member
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,17 @@ class Snapshot:
     reasons: tuple[str, ...] = field(default_factory=tuple)
     at: float = 0.0
 
+    def __post_init__(self) -> None:
+        # Enum construction costs microseconds: resolve the members once, here.
+        object.__setattr__(self, "_computed", _LEVELS[int(self.computed)])
+        has_override = self.override_level is not None and self.override_expires_at is not None
+        object.__setattr__(self, "_override", _LEVELS[int(self.override_level)] if has_override else None)
+
     def level(self, now: float | None = None) -> Level:
-        if self.override_level is not None and self.override_expires_at is not None:
-            if (now if now is not None else time.time()) < self.override_expires_at:
-                return Level(self.override_level)
-        return Level(self.computed)
+        override = self._override
+        if override is not None and (now if now is not None else time.time()) < self.override_expires_at:
+            return override
+        return self._computed
 
     def as_cache(self) -> dict:
         return {**asdict(self), "reasons": list(self.reasons)}
@@ -62,16 +71,30 @@ _local: tuple[float, Snapshot] | None = None  # (monotonic time fetched, snapsho
 _refreshing = threading.Lock()
 
 
+_ttl_seconds: list[float] = []
+
+
 def _ttl() -> float:
-    return min(5.0, float(getattr(settings, "DEGRADATION_CACHE_SECONDS", 5.0)))
+    # Read once (a settings lookup costs more than the rest of current_level()).
+    if not _ttl_seconds:
+        _ttl_seconds.append(min(5.0, float(getattr(settings, "DEGRADATION_CACHE_SECONDS", 5.0))))
+    return _ttl_seconds[0]
+
+
+def forget_ttl() -> None:
+    _ttl_seconds.clear()
 
 
 def current_level() -> Level:
     """The effective degradation level (override if active, else computed)."""
     entry = _local
-    if entry is None or time.monotonic() - entry[0] >= _ttl():
+    if entry is None or _monotonic() - entry[0] >= (_ttl_seconds[0] if _ttl_seconds else _ttl()):
         entry = _refresh(entry)
-    return entry[1].level()
+    snapshot = entry[1]
+    override = snapshot._override
+    if override is not None and _time() < snapshot.override_expires_at:
+        return override
+    return snapshot._computed
 
 
 def current_snapshot() -> Snapshot:

@@ -34,8 +34,8 @@ NON_CRITICAL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def classify(path: str) -> str:
-    if path.startswith(INTAKE_PREFIXES):
+def classify(path: str, _intake=INTAKE_PREFIXES) -> str:
+    if path.startswith(_intake):
         return INTAKE
     for pattern, _why in NON_CRITICAL_PATTERNS:
         if pattern.search(path):

@@ -39,7 +39,10 @@ class Verdict:
 
 
 def limit_for(kind: str, level: Level) -> int:
-    base = settings.RATE_LIMIT_TOKEN_PER_MINUTE if kind == "token" else settings.RATE_LIMIT_USER_PER_MINUTE
+    from reliability.health.shedding.config import config
+
+    cfg = config()
+    base = cfg.token_limit if kind == "token" else cfg.user_limit
     return max(1, int(base * LEVEL_FACTORS[level]))
 
 
@@ -64,7 +67,9 @@ class RateLimiter:
         return self._client
 
     def hit(self, kind: str, ident: str, limit: int, *, now: float | None = None) -> Verdict:
-        window = int(settings.RATE_LIMIT_WINDOW_SECONDS)
+        from reliability.health.shedding.config import config
+
+        window = config().window
         now = time.time() if now is None else now
         bucket = int(now // window)
         retry_after = max(1, int((bucket + 1) * window - now + 0.999))

@@ -10,18 +10,16 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from django.conf import settings
-
 from opsportal.api.errors import problem_response
 from reliability.health.degradation.levels import Level
 from reliability.health.degradation.state import current_level
 from reliability.health.shedding.classify import INTAKE, NON_CRITICAL, classify
+from reliability.health.shedding.config import config
 from reliability.health.shedding.limits import limit_for, limiter
 from reliability.health.shedding.metrics import REQUESTS_SHED
 
-
-def _retry_after() -> str:
-    return str(int(settings.SHED_RETRY_AFTER_SECONDS))
+_CRITICAL = int(Level.CRITICAL)  # plain ints: enum attribute lookups cost microseconds on the hot path
+_SEVERE = int(Level.SEVERE)
 
 
 def _shed(reason: str, detail: str, level: Level, retry_after: str) -> object:
@@ -51,22 +49,23 @@ class LoadSheddingMiddleware:
         kind = classify(request.path_info)
         level = current_level()
         if kind == INTAKE:
-            if level < Level.CRITICAL or not settings.SHEDDING_ENABLED:
+            if level < _CRITICAL:
                 return self.get_response(request)
             return self._capped(request, level)
-        if not settings.SHEDDING_ENABLED:
+        cfg = config()
+        if not cfg.shedding_enabled:
             return self.get_response(request)
-        if kind == NON_CRITICAL and level >= Level.SEVERE:
+        if kind == NON_CRITICAL and level >= _SEVERE:
             return _shed("non_critical", f"shed while the portal is degraded ({level.name}); try again later",
-                         level, _retry_after())
+                         level, str(cfg.retry_after))
         principal = _principal(request)
-        if principal is not None and settings.RATE_LIMIT_ENABLED:
+        if principal is not None and cfg.rate_limit_enabled:
             who, ident = principal
             verdict = limiter.hit(who, ident, limit_for(who, level))
             if not verdict.allowed:
                 REQUESTS_SHED.labels(reason=f"rate_limit_{who}").inc()
                 return problem_response(
-                    429, f"rate limit of {verdict.limit} requests per {settings.RATE_LIMIT_WINDOW_SECONDS} s "
+                    429, f"rate limit of {verdict.limit} requests per {cfg.window} s "
                          f"per {who} exceeded (level {level.name})",
                     code="rate-limited", title="Too Many Requests", limit=verdict.limit, level=level.name,
                     headers={"Retry-After": str(verdict.retry_after)},
@@ -74,15 +73,18 @@ class LoadSheddingMiddleware:
         return self.get_response(request)
 
     def _capped(self, request, level: Level):
+        cfg = config()
+        if not cfg.shedding_enabled:
+            return self.get_response(request)
         with self._lock:
-            if self._in_flight >= settings.SHED_INTAKE_MAX_CONCURRENCY:
+            if self._in_flight >= cfg.intake_cap:
                 over = True
             else:
                 over = False
                 self._in_flight += 1
         if over:
             return _shed("intake_concurrency",
-                         f"over {settings.SHED_INTAKE_MAX_CONCURRENCY} requests in flight at level {level.name}; retry",
+                         f"over {cfg.intake_cap} requests in flight at level {level.name}; retry",
                          level, "5")
         try:
             return self.get_response(request)

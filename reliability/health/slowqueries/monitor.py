@@ -14,6 +14,7 @@ import contextvars
 import time
 from collections import deque
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 import structlog
@@ -41,6 +42,20 @@ class Scope:
 _scope: contextvars.ContextVar[Scope] = contextvars.ContextVar("opsportal_slow_query_scope", default=Scope())  # noqa: B039
 _recording: contextvars.ContextVar[bool] = contextvars.ContextVar("opsportal_slow_query_recording", default=False)
 _buffer: deque[dict] = deque(maxlen=BUFFER_MAX)
+# SLOW_QUERY_MS in seconds, read once (a settings lookup costs more than the rest of the wrapper);
+# refreshed by the setting_changed receiver (override_settings, tests).
+_threshold: list[float] = []
+
+
+def threshold_seconds() -> float:
+    if not _threshold:
+        _threshold.append(settings.SLOW_QUERY_MS / 1000)
+    return _threshold[0]
+
+
+def setting_changed(setting=None, **kwargs) -> None:
+    if setting == "SLOW_QUERY_MS":
+        _threshold.clear()
 
 
 def bind(scope: Scope) -> contextvars.Token:
@@ -91,16 +106,18 @@ def _record(sql: str, duration: float, alias: str) -> None:
 class SlowQueryWrapper:
     """The execute wrapper: times each statement, records those over the threshold."""
 
+    __slots__ = ("alias",)
+
     def __init__(self, alias: str) -> None:
         self.alias = alias
 
     def __call__(self, execute, sql, params, many, context):
-        start = time.perf_counter()
+        start = perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
-            duration = time.perf_counter() - start
-            if duration * 1000 >= settings.SLOW_QUERY_MS and not _recording.get():
+            duration = perf_counter() - start
+            if duration >= (_threshold[0] if _threshold else threshold_seconds()) and not _recording.get():
                 _record(sql, duration, self.alias)
 
 

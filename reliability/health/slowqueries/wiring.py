@@ -27,8 +27,10 @@ def connect() -> None:
     from celery.signals import task_postrun, task_prerun
     from django.db import connections
     from django.db.backends.signals import connection_created
+    from django.test.signals import setting_changed
 
     connection_created.connect(monitor.install, dispatch_uid="health.slowqueries.install")
+    setting_changed.connect(monitor.setting_changed, dispatch_uid="health.slowqueries.setting_changed")
     task_prerun.connect(_task_started, dispatch_uid="health.slowqueries.task_started", weak=False)
     task_postrun.connect(_task_finished, dispatch_uid="health.slowqueries.task_finished", weak=False)
     for conn in connections.all(initialized_only=True):  # opened before the app was ready
