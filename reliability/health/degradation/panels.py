@@ -14,10 +14,17 @@ def card_context(request=None) -> dict:
     from reliability.health.degradation.selectors import degradation_state
 
     state = degradation_state()
+    override = state["override"]
     return {
         "state": state,
+        "since_display": _display(state["since"]),
+        "expires_display": _display(override["expires_at"]) if override else "",
         "can_override": request is not None and has_role(request.user, OPERATOR),
     }
+
+
+def _display(iso: str | None) -> str:
+    return iso[:19].replace("T", " ") if iso else ""
 
 
 DEGRADATION_PANEL = Panel(

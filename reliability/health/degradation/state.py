@@ -164,6 +164,12 @@ def publish(snapshot: Snapshot, *, timeout: float = CACHE_TIMEOUT_SECONDS) -> No
         log.warning("degradation_cache_unavailable", error=f"{type(exc).__name__}: {exc}"[:200])
 
 
+def hold_local(snapshot: Snapshot) -> None:
+    """Use ``snapshot`` in this process until forget_local() (tests: no cache or database lookups)."""
+    global _local
+    _local = (float("inf"), snapshot)
+
+
 def forget_local() -> None:
     """Drop this process's copy (tests; the next call reads the cache or database)."""
     global _local
