@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -27,6 +27,8 @@ TOKEN_SCOPES = {"read": "read", "write": "admin"}
 ROLES = {"read": READ_ROLES, "write": {OPERATOR}}
 
 
+@extend_schema_field({"oneOf": [{"type": "string", "enum": [level.name for level in Level]},
+                                {"type": "integer", "minimum": 0, "maximum": 4}]})
 class LevelField(serializers.Field):
     default_error_messages = {"invalid": "one of NORMAL, MINOR, MODERATE, SEVERE, CRITICAL (or 0–4)"}
 
