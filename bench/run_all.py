@@ -35,12 +35,17 @@ RESULTS_HEADER = (
     "its load average at the start: figures from a busy machine are noisy. See bench/README.md.\n"
 )
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# Benchmarks that share a directory with others, by name → script (relative to bench/).
+EXTRA_SCRIPTS = {
+    "health.slow_query": "health/slow_query.py",  # health-degrade
+    "health.shedding": "health/shedding.py",  # health-degrade
+}
 
 
 def discover(bench_dir: Path) -> list[str]:
     return sorted(
-        p.name for p in bench_dir.iterdir()
-        if p.is_dir() and _NAME.match(p.name) and (p / "run.py").is_file()
+        [p.name for p in bench_dir.iterdir() if p.is_dir() and _NAME.match(p.name) and (p / "run.py").is_file()]
+        + [name for name, script in EXTRA_SCRIPTS.items() if (bench_dir / script).is_file()]
     )
 
 
@@ -121,7 +126,7 @@ def machine(python: str) -> list[tuple[str, str]]:
 
 def run_one(name: str, bench_dir: Path, python: str, timeout: float) -> tuple[str, bool, float]:
     """(markdown section, ok, seconds). stderr is passed through live and its tail kept."""
-    script = bench_dir / name / "run.py"
+    script = bench_dir / EXTRA_SCRIPTS.get(name, f"{name}/run.py")
     print(f"run_all: {name} …", file=sys.stderr, flush=True)
     started = time.monotonic()
     stderr_tail: list[str] = []

@@ -24,12 +24,15 @@ LEAN_PATH_PREFIXES = ("/api/v1/webhooks/in/",)
 LEAN_URLCONF = "opsportal.lean_urls"
 
 # What the lean chain keeps from settings.MIDDLEWARE (in settings' order):
-# security headers, request id/log context, access log, input guards.
+# security headers, request id/log context, access log, input guards, slow queries, shedding.
 LEAN_MIDDLEWARE = frozenset({
     "django.middleware.security.SecurityMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "opsportal.observability.AccessLogMiddleware",
     "opsportal.api.middleware.ApiInputGuardMiddleware",
+    # health-degrade: slow-query context; shedding (a prefix test and a local level read until CRITICAL)
+    "reliability.health.slowqueries.middleware.SlowQueryMiddleware",
+    "reliability.health.shedding.middleware.LoadSheddingMiddleware",
 })
 
 

@@ -92,6 +92,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "audit.middleware.RequestActorMiddleware",
+    # health-degrade: slow-query context, then shedding/rate limits before an Idempotency-Key is claimed.
+    "reliability.health.slowqueries.middleware.SlowQueryMiddleware",
+    "reliability.health.shedding.middleware.LoadSheddingMiddleware",
     "opsportal.api.idempotency.IdempotencyMiddleware",
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -255,6 +258,10 @@ CELERY_TASK_ANNOTATIONS = {
     "api.purge_idempotency_keys": {"rate_limit": "6/m"},
     "audit.anchor_chain": {"rate_limit": "6/m"},
     "health.purge_events": {"rate_limit": "6/m"},
+    # health-degrade: the degradation level from probes and breakers; slow-query retention.
+    "health-evaluate-degradation": {"task": "health.evaluate_degradation",
+                                    "schedule": float(os.environ.get("DEGRADATION_EVALUATE_SECONDS", "10"))},
+    "health-purge-slow-queries": {"task": "health.purge_slow_queries", "schedule": 3600.0},
 }
 # Where audit.anchor_chain appends head hashes (one JSON line per run). Point it at storage the
 # database's users cannot write (another volume, a log shipper's input) in production.
@@ -415,6 +422,19 @@ PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "")
 SLOW_QUERY_MS = int(os.environ.get("SLOW_QUERY_MS", "500"))
 # /health/ready's deadline for all its checks together (answers within 1 s; docs/health.md).
 HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "0.8"))
+# --- Degradation, load shedding, slow queries (health-degrade; docs/health.md) ------------
+DEGRADATION_CACHE_SECONDS = float(os.environ.get("DEGRADATION_CACHE_SECONDS", "5"))  # ≤ 5: current_level()'s local copy
+DEGRADATION_OVERRIDE_MAX_HOURS = float(os.environ.get("DEGRADATION_OVERRIDE_MAX_HOURS", "72"))
+SHEDDING_ENABLED = env_bool("SHEDDING_ENABLED", default=True)
+SHED_RETRY_AFTER_SECONDS = int(os.environ.get("SHED_RETRY_AFTER_SECONDS", "30"))
+SHED_INTAKE_MAX_CONCURRENCY = int(os.environ.get("SHED_INTAKE_MAX_CONCURRENCY", "32"))  # per process, at CRITICAL
+RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", default=True)
+RATE_LIMIT_WINDOW_SECONDS = int(os.environ.get("RATE_LIMIT_WINDOW_SECONDS", "60"))
+RATE_LIMIT_TOKEN_PER_MINUTE = int(os.environ.get("RATE_LIMIT_TOKEN_PER_MINUTE", "6000"))  # at NORMAL; tighter when degraded
+RATE_LIMIT_USER_PER_MINUTE = int(os.environ.get("RATE_LIMIT_USER_PER_MINUTE", "3000"))
+SLOW_QUERY_MONITOR = env_bool("SLOW_QUERY_MONITOR", default=True)
+SLOW_QUERY_KEEP = int(os.environ.get("SLOW_QUERY_KEEP", "1000"))  # rows kept (the slowest)
+SLOW_QUERY_RETENTION_DAYS = int(os.environ.get("SLOW_QUERY_RETENTION_DAYS", "7"))
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 TOKEN_CACHE_SECONDS = float(os.environ.get("TOKEN_CACHE_SECONDS", "5"))  # revocation reaches every process within this
 IDEMPOTENCY_CLAIM_LEASE_SECONDS = 300  # an unfinished claim (crashed request) is reclaimable after this

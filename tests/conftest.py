@@ -21,6 +21,19 @@ def _clean_redis(settings):
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _degradation_held_normal():
+    """Tests run at NORMAL with no level lookups (cache/database) in their query counts.
+
+    tests/health/degrade/ drops the held snapshot to exercise the real lookups (health-degrade).
+    """
+    from reliability.health.degradation import state
+
+    state.hold_local(state.Snapshot())
+    yield
+    state.forget_local()
+
+
 @pytest.fixture
 def make_user(db, django_user_model):
     def make(username: str, *roles: str, superuser: bool = False, password: str = "pw-Opsportal-1"):

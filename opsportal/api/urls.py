@@ -18,6 +18,7 @@ urlpatterns = [
     path("audit/export.csv", audit_export_csv, name="audit-export"),
     path("breakers/", include("reliability.breakers.urls")),
     path("dlq/", include("reliability.webhooks.api.dlq")),
+    path("degradation/", include("reliability.health.degradation.urls")),  # health-degrade
     path("webhooks/", include("reliability.webhooks.urls")),
     path("", include("reliability.incidents.urls")),
     path("", include(router.urls)),

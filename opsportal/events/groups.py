@@ -11,8 +11,9 @@ from typing import Any
 # trail, logins, tokens) share the audit group that only auditors join.
 DOMAINS = ("catalog", "incident", "alert", "breaker", "dlq", "webhook", "slo", "chaos", "runbook", "health", "audit", "other")
 _AUDIT_SEGMENTS = {"audit", "auth", "token"}
-# Segments that belong to another domain's group (health: worker.stale/recovered reach ops.health).
-_SEGMENT_DOMAINS = {"worker": "health"}
+# Event types whose first word is not a domain of its own: worker.stale/recovered and
+# degradation.changed reach ops.health.
+_SEGMENT_DOMAINS = {"worker": "health", "degradation": "health"}
 
 ROLE_DOMAINS: dict[str, set[str]] = {
     "operator": set(DOMAINS) - {"audit"},

@@ -37,3 +37,6 @@ class SlowJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("task_name",)
     search_fields = ("task_name", "task_id")
     date_hierarchy = "at"
+# Degradation and slow queries register their ModelAdmins in their own packages.
+from reliability.health.degradation import admin as _degradation_admin  # noqa: F401
+from reliability.health.slowqueries import admin as _slowqueries_admin  # noqa: F401

@@ -21,6 +21,9 @@ class HealthConfig(AppConfig):
         register_sentences()
         setting_changed.connect(_settings_changed, dispatch_uid="health.ready_cache")
         _extend_roles()
+        from reliability.health.degradation import wiring as degradation_wiring
+
+        degradation_wiring.ready()  # degradation panel, roles, slow-query monitor
 
 
 _READY_SETTINGS = {"DATABASES", "REDIS_URL", "CELERY_BROKER_URL", "HEALTH_CHECK_TIMEOUT_SECONDS",

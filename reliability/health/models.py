@@ -105,3 +105,11 @@ class SlowJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name} {self.duration_seconds:.1f}s"
+
+
+# Degradation and slow-query tables live in their own packages; Django finds them through here.
+from reliability.health.degradation.models import DegradationOverride, DegradationTransition  # noqa: E402
+from reliability.health.slowqueries.models import SlowQuery  # noqa: E402
+
+__all__ = ["DegradationOverride", "DegradationTransition", "HealthCheck", "SlowJob", "SlowQuery",
+           "SystemHealthEvent", "WorkerHeartbeat"]

@@ -18,6 +18,7 @@ from opsportal.dashboard.selectors import recent_events_for
 from opsportal.events.groups import domains_for_user
 from opsportal.events.selectors import event_latest_id
 from reliability.health import selectors
+from reliability.health.degradation.panels import card_context
 
 HISTORY_POINTS = 60
 
@@ -66,6 +67,9 @@ def health_page(request):
         "interval": settings.HEALTH_PROBE_INTERVAL_SECONDS,
         **_checks_context(),
         **_workers_context(),
+        "degradation": card_context(request),
+        "slow_queries": selectors.recent_slow_queries(10),
+        "slow_query_ms": settings.SLOW_QUERY_MS,
     }
     return render(request, "health/page.html", context)
 

@@ -68,3 +68,10 @@ def system_snapshot() -> dict:
                 {"task_name": j.task_name, "task_id": j.task_id, "duration_seconds": j.duration_seconds,
                  "state": j.state, "at": j.at} for j in slow_job_list(limit=20)
             ]}
+
+
+def recent_slow_queries(limit: int = 10) -> list:
+    """The latest statements the slow-query monitor kept (newest first; text without parameters)."""
+    from reliability.health.slowqueries.models import SlowQuery
+
+    return list(SlowQuery.objects.order_by("-at", "-id")[:limit])

@@ -30,3 +30,5 @@ def purge_events() -> dict:
     from reliability.health.services import health_events_purge
 
     return health_events_purge(retention_days=settings.HEALTH_EVENT_RETENTION_DAYS)
+# The degradation part keeps its own task module; imported here so autodiscovery finds it.
+from reliability.health.degradation.tasks import evaluate_degradation, purge_slow_queries  # noqa: E402,F401
