@@ -79,7 +79,9 @@
     refreshTimers.set(key, setTimeout(function () {
       var body = el.querySelector(".ops-panel-body");
       if (window.htmx) {
-        window.htmx.ajax("GET", el.dataset.panelUrl, { target: body, swap: "innerHTML" });
+        // The panel body is the source too: with no source htmx uses document.body for every call,
+        // and a second panel refreshing while the first is in flight would be dropped.
+        window.htmx.ajax("GET", el.dataset.panelUrl, { source: body, target: body, swap: "innerHTML" });
       }
     }, REFRESH_DEBOUNCE_MS));
   }
