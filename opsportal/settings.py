@@ -225,7 +225,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
 CELERY_BROKER_CONNECTION_MAX_RETRIES = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
-                                   "socket_timeout": 1.0, "retry_on_timeout": False, "max_retries": 1}
+                                   "socket_timeout": 1.0, "retry_on_timeout": False,
+                                   # health-outage: no reconnect loop inside a publish (kombu sleeps 2 s between
+                                   # tries): a refused broker fails a nudge in ms, a wedged one within socket_timeout
+                                   "max_retries": 0}
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -405,6 +408,7 @@ IDEMPOTENCY_KEY_TTL_HOURS = 24
 TOKEN_CACHE_SECONDS = float(os.environ.get("TOKEN_CACHE_SECONDS", "5"))  # revocation reaches every process within this
 IDEMPOTENCY_CLAIM_LEASE_SECONDS = 300  # an unfinished claim (crashed request) is reclaimable after this
 OUTBOX_SWEEP_AFTER_SECONDS = 2  # the sweep leaves fresh events to the on-commit relay
+OUTBOX_BROADCAST_MAX_AGE_SECONDS = 300  # health-outage: older live pushes are dropped after a channel-layer outage
 DLQ_ALERT_THRESHOLD = int(os.environ.get("DLQ_ALERT_THRESHOLD", "100"))  # open DLQ items above this emit dlq.threshold_exceeded
 # django-auditlog's LogEntry.cid is our request id: links a field diff to its AuditEntry.
 AUDITLOG_CID_GETTER = "audit.context.current_request_id"
