@@ -246,6 +246,17 @@ CELERY_BEAT_SCHEDULE = {
     "incidents-sweep-notifications": {"task": "incidents.sweep_notifications", "schedule": 15.0},
     "incidents-sweep-maintenance": {"task": "incidents.sweep_maintenance", "schedule": 10.0},
 }
+# health-outage: the weekly restore drill (sandbox_restore, recorded as health.restore_drill). Off by
+# default: it needs pg_dump/pg_restore on the worker and room for a second copy of the database.
+RESTORE_DRILL_ENABLED = env_bool("RESTORE_DRILL_ENABLED", default=False)
+RESTORE_DRILL_GRACE_SECONDS = float(os.environ.get("RESTORE_DRILL_GRACE_SECONDS", "900"))
+CELERY_IMPORTS = ("reliability.health.restore.tasks",)  # autodiscovery finds only <app>.tasks
+if RESTORE_DRILL_ENABLED:
+    from celery.schedules import crontab  # noqa: E402
+
+    CELERY_BEAT_SCHEDULE["health-restore-drill"] = {
+        "task": "health.restore_drill", "schedule": crontab(minute=30, hour=3, day_of_week="sun"),
+    }
 # Where audit.anchor_chain appends head hashes (one JSON line per run). Point it at storage the
 # database's users cannot write (another volume, a log shipper's input) in production.
 AUDIT_ANCHOR_FILE = os.environ.get("AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.jsonl"))
