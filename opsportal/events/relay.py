@@ -105,19 +105,22 @@ def _broadcast(events: list[OutboxEvent]) -> list[int]:
 
 
 def _relay(pending: Q, *, limit: int | None) -> int:
+    """One transaction: subscribers for the unpublished, the layer for the unbroadcast, then the marks."""
     with transaction.atomic():
-        qs = OutboxEvent.objects.select_for_update(skip_locked=True).filter(pending, published_at__isnull=True)
-        events = list(qs.order_by("id")[:limit] if limit else qs.order_by("id"))
-        done = _hand_over(events)
-        if done:
-            OutboxEvent.objects.filter(pk__in=done).update(published_at=timezone.now())
-    with transaction.atomic():
-        qs = OutboxEvent.objects.select_for_update(skip_locked=True).filter(pending, broadcast_at__isnull=True)
-        events = list(qs.order_by("id")[:limit] if limit else qs.order_by("id"))
-        sent = _broadcast(events)
-        if sent:
-            OutboxEvent.objects.filter(pk__in=sent).update(broadcast_at=timezone.now())
-    return len(done)
+        qs = (OutboxEvent.objects.select_for_update(skip_locked=True)
+              .filter(pending).filter(Q(published_at__isnull=True) | Q(broadcast_at__isnull=True)).order_by("id"))
+        events = list(qs[:limit] if limit else qs)
+        handed = set(_hand_over([e for e in events if e.published_at is None]))
+        sent = set(_broadcast([e for e in events if e.broadcast_at is None]))
+        now = timezone.now()
+        both = handed & sent
+        if both:  # the usual case: one UPDATE
+            OutboxEvent.objects.filter(pk__in=both).update(published_at=now, broadcast_at=now)
+        if handed - both:
+            OutboxEvent.objects.filter(pk__in=handed - both).update(published_at=now)
+        if sent - both:
+            OutboxEvent.objects.filter(pk__in=sent - both).update(broadcast_at=now)
+    return len(handed)
 
 
 def relay_event_ids(ids: Iterable[int]) -> int:

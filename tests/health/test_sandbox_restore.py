@@ -139,3 +139,16 @@ def test_refuses_clearly_on_sqlite(monkeypatch):
 
 def test_the_pg_tools_are_found():
     assert subprocess.run([pg.tool("pg_restore"), "--version"], capture_output=True, text=True).stdout.startswith("pg_restore")
+
+
+def test_the_beat_task_records_a_drill_that_could_not_run(monkeypatch):
+    from reliability.health.restore import drill, tasks
+    from reliability.health.restore.pg import RestoreError
+
+    def refuse(**_kwargs):
+        raise RestoreError("pg_dump not found (install postgresql-client)")
+
+    monkeypatch.setattr(drill, "sandbox_restore", refuse)
+    assert tasks.restore_drill.run() is False
+    event = OutboxEvent.objects.get(type="health.restore_drill")
+    assert event.data["ok"] is False and event.data["failures"] == ["pg_dump not found (install postgresql-client)"]
