@@ -45,3 +45,10 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):
+    """A worker leaves normally (recycled, reload, shutdown): flush breaker outcomes and transitions."""
+    from reliability.breakers.runtime import flush_at_exit
+
+    flush_at_exit()

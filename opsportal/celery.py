@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsportal.settings")
 
@@ -17,3 +17,10 @@ def _otel_in_worker(**_kwargs):
     from opsportal.observability import setup_opentelemetry
 
     setup_opentelemetry()
+
+
+@worker_process_shutdown.connect(dispatch_uid="opsportal.otel_worker_flush")
+def _otel_flush_in_worker(**_kwargs):
+    from opsportal.observability import flush_spans
+
+    flush_spans()  # a pool child leaves through os._exit: export the spans it still holds

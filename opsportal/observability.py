@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 
 import structlog
 
+
+def _add_trace_ids(logger, method, event_dict):
+    return add_trace_ids(logger, method, event_dict)  # defined below; cheap when tracing is off
+
+
 _SHARED_PROCESSORS = [
     structlog.contextvars.merge_contextvars,
+    _add_trace_ids,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -91,12 +98,18 @@ class AccessLogMiddleware:
 _otel_done = False
 
 
-def setup_opentelemetry() -> bool:
-    """Instrument Django when OTEL_ENABLED=true.
+def tracing_enabled() -> bool:
+    """Whether ``setup_opentelemetry`` instrumented this process (cheap: a module flag)."""
+    return _otel_done
 
-    Must run before the WSGI/ASGI handler is built: the instrumentor works by
-    inserting its middleware into settings.MIDDLEWARE, which a handler reads
-    once. Returns True when instrumentation is on. The OTLP/HTTP exporter reads
+
+def setup_opentelemetry() -> bool:
+    """Instrument Django, Celery, outbound httpx and database queries when OTEL_ENABLED=true.
+
+    Must run before the WSGI/ASGI handler is built: the Django instrumentor works
+    by inserting its middleware into settings.MIDDLEWARE, which a handler reads
+    once. Celery workers call it from ``worker_process_init`` (each pool child).
+    Returns True when instrumentation is on. The OTLP/HTTP exporter reads
     OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_BSP_* for batching) itself.
     """
     global _otel_done
@@ -106,7 +119,9 @@ def setup_opentelemetry() -> bool:
         return _otel_done
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -117,6 +132,98 @@ def setup_opentelemetry() -> bool:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     DjangoInstrumentor().instrument()
+    CeleryInstrumentor().instrument()  # publish injects the context into task headers; the worker continues it
+    HTTPXClientInstrumentor().instrument()  # a CLIENT span per request and a traceparent header
+    _instrument_database()
+    import atexit
+
+    atexit.register(provider.shutdown)  # export what the batch processor still holds
     logging.getLogger(__name__).info("opentelemetry instrumentation enabled")
     _otel_done = True
     return True
+
+
+def flush_spans(*_args, **_kwargs) -> None:
+    """Export buffered spans now (a Celery pool child exits through os._exit: no atexit)."""
+    if not _otel_done:
+        return
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    if hasattr(provider, "force_flush"):
+        provider.force_flush(timeout_millis=5000)
+
+
+# --- database queries ---------------------------------------------------------------------------
+def _db_span(execute, sql, params, many, context):
+    from opentelemetry import trace
+
+    connection = context["connection"]
+    verb = (sql.split(None, 1)[0] if sql else "query").upper()[:20]
+    tracer = trace.get_tracer("opsportal.db")
+    with tracer.start_as_current_span(
+        f"{verb} {connection.settings_dict.get('NAME', '')}", kind=trace.SpanKind.CLIENT,
+        attributes={"db.system": connection.vendor, "db.name": str(connection.settings_dict.get("NAME", "")),
+                    "db.statement": sql[:2000]},  # the statement without its parameters
+    ):
+        return execute(sql, params, many, context)
+
+
+def _on_connection_created(sender, connection, **_kwargs) -> None:
+    if _db_span not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_db_span)
+
+
+def _instrument_database() -> None:
+    """A CLIENT span per SQL statement (Django's execute_wrapper on every connection, no driver patching)."""
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_on_connection_created, dispatch_uid="opsportal.otel_db")
+    for conn in connections.all(initialized_only=True):
+        _on_connection_created(None, conn)
+
+
+# --- trace context carried by stored work ---------------------------------------------------------
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the current span, to store with work that continues later (None: no trace)."""
+    if not _otel_done:
+        return None
+    from opentelemetry.propagate import inject
+
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextlib.contextmanager
+def continued(traceparent: str | None, name: str | None = None, **attributes):
+    """Run the block in the trace ``traceparent`` names (a span ``name`` when given); a no-op without tracing."""
+    if not (_otel_done and traceparent):
+        yield
+        return
+    from opentelemetry import context, trace
+    from opentelemetry.propagate import extract
+
+    parent = extract({"traceparent": traceparent})
+    if name is None:
+        token = context.attach(parent)
+        try:
+            yield
+        finally:
+            context.detach(token)
+        return
+    with trace.get_tracer("opsportal").start_as_current_span(name, context=parent, attributes=attributes):
+        yield
+
+
+def add_trace_ids(_logger, _method, event_dict: dict) -> dict:
+    """structlog processor: ``trace_id``/``span_id`` of the current span in every JSON log line."""
+    if _otel_done and "trace_id" not in event_dict:
+        from opentelemetry import trace
+
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            event_dict["trace_id"] = format(ctx.trace_id, "032x")
+            event_dict["span_id"] = format(ctx.span_id, "016x")
+    return event_dict

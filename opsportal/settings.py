@@ -228,7 +228,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
 CELERY_BROKER_CONNECTION_MAX_RETRIES = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
-                                   "socket_timeout": 1.0, "retry_on_timeout": False, "max_retries": 1}
+                                   "socket_timeout": 1.0, "retry_on_timeout": False,
+                                   # health-outage: no reconnect loop inside a publish (kombu sleeps 2 s between
+                                   # tries): a refused broker fails a nudge in ms, a wedged one within socket_timeout
+                                   "max_retries": 0}
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -263,6 +266,17 @@ CELERY_TASK_ANNOTATIONS = {
                                     "schedule": float(os.environ.get("DEGRADATION_EVALUATE_SECONDS", "10"))},
     "health-purge-slow-queries": {"task": "health.purge_slow_queries", "schedule": 3600.0},
 }
+# health-outage: the weekly restore drill (sandbox_restore, recorded as health.restore_drill). Off by
+# default: it needs pg_dump/pg_restore on the worker and room for a second copy of the database.
+RESTORE_DRILL_ENABLED = env_bool("RESTORE_DRILL_ENABLED", default=False)
+RESTORE_DRILL_GRACE_SECONDS = float(os.environ.get("RESTORE_DRILL_GRACE_SECONDS", "900"))
+CELERY_IMPORTS = ("reliability.health.restore.tasks",)  # autodiscovery finds only <app>.tasks
+if RESTORE_DRILL_ENABLED:
+    from celery.schedules import crontab  # noqa: E402
+
+    CELERY_BEAT_SCHEDULE["health-restore-drill"] = {
+        "task": "health.restore_drill", "schedule": crontab(minute=30, hour=3, day_of_week="sun"),
+    }
 # Where audit.anchor_chain appends head hashes (one JSON line per run). Point it at storage the
 # database's users cannot write (another volume, a log shipper's input) in production.
 AUDIT_ANCHOR_FILE = os.environ.get("AUDIT_ANCHOR_FILE", str(VAR_DIR / "audit-anchors.jsonl"))
@@ -439,6 +453,7 @@ IDEMPOTENCY_KEY_TTL_HOURS = 24
 TOKEN_CACHE_SECONDS = float(os.environ.get("TOKEN_CACHE_SECONDS", "5"))  # revocation reaches every process within this
 IDEMPOTENCY_CLAIM_LEASE_SECONDS = 300  # an unfinished claim (crashed request) is reclaimable after this
 OUTBOX_SWEEP_AFTER_SECONDS = 2  # the sweep leaves fresh events to the on-commit relay
+OUTBOX_BROADCAST_MAX_AGE_SECONDS = 300  # health-outage: older live pushes are dropped after a channel-layer outage
 DLQ_ALERT_THRESHOLD = int(os.environ.get("DLQ_ALERT_THRESHOLD", "100"))  # open DLQ items above this emit dlq.threshold_exceeded
 # django-auditlog's LogEntry.cid is our request id: links a field diff to its AuditEntry.
 AUDITLOG_CID_GETTER = "audit.context.current_request_id"

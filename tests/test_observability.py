@@ -237,3 +237,52 @@ def test_otel_disabled_exports_nothing(tmp_path, otlp_collector):
     result = run_app(tmp_path, "/health/live", 1.0, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_BSP_SCHEDULE_DELAY="100")
     assert "STATUS 200" in result.stdout, result.stderr[-2000:]
     assert otlp_collector.received == []
+
+
+# --- issue 11: trace ids in the JSON logs, trace context helpers ------------------------------------
+def _json_formatter():
+    import structlog
+
+    from opsportal import observability
+
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.JSONRenderer()],
+        foreign_pre_chain=observability._SHARED_PROCESSORS,
+    )
+
+
+def _record(message: str):
+    import logging
+
+    return logging.LogRecord("reliability.webhooks.delivery", logging.WARNING, __file__, 1, message, None, None)
+
+
+def test_json_log_lines_carry_the_current_trace_and_span_ids(monkeypatch):
+    import json
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from opsportal import observability
+
+    monkeypatch.setattr(observability, "_otel_done", True)
+    tracer = TracerProvider().get_tracer("test")  # a private provider: the global one stays unset
+    with tracer.start_as_current_span("ingest") as span:
+        line = json.loads(_json_formatter().format(_record("delivery failed")))
+        traceparent = observability.current_traceparent()
+    ctx = span.get_span_context()
+    assert line["trace_id"] == format(ctx.trace_id, "032x") and line["span_id"] == format(ctx.span_id, "016x")
+    assert traceparent.split("-")[1:3] == [format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")]
+    outside = json.loads(_json_formatter().format(_record("no span")))
+    assert "trace_id" not in outside
+
+
+def test_without_tracing_the_helpers_do_nothing(monkeypatch):
+    import json
+
+    from opsportal import observability
+
+    monkeypatch.setattr(observability, "_otel_done", False)
+    assert observability.current_traceparent() is None
+    with observability.continued("00-" + "1" * 32 + "-" + "2" * 16 + "-01", "webhook.deliver"):
+        assert observability.current_traceparent() is None
+    assert "trace_id" not in json.loads(_json_formatter().format(_record("x")))

@@ -191,7 +191,8 @@ def test_beat_sweep_publishes_an_unpublished_outbox_row(portal):
     """A row the on-commit relay never saw is published by the beat-scheduled events.sweep_outbox."""
     client = login(portal, "olivia", OPERATOR_PASSWORD)
     event_id = uuid.uuid4()
-    old = (datetime.now(UTC) - timedelta(minutes=5)).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    # old enough for the sweep, young enough for a live push (OUTBOX_BROADCAST_MAX_AGE_SECONDS)
+    old = (datetime.now(UTC) - timedelta(minutes=1)).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
     with open_socket(portal, client) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "hello"
         db = sqlite3.connect(portal.db_path, timeout=20)

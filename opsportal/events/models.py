@@ -18,12 +18,14 @@ class OutboxEvent(models.Model):
     aggregate_id = models.CharField(max_length=100)
     data = models.JSONField(default=dict)
     created_at = models.DateTimeField(db_index=True)
-    published_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)  # every subscriber has had it
+    broadcast_at = models.DateTimeField(null=True, blank=True)  # the live channel layer has had it
 
     class Meta:
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["created_at"], name="outbox_unpublished_idx", condition=models.Q(published_at__isnull=True)),
+            models.Index(fields=["created_at"], name="outbox_unbroadcast_idx", condition=models.Q(broadcast_at__isnull=True)),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,18 @@
-"""Deliver committed outbox events to channel-layer groups (and, later, destinations).
+"""Deliver committed outbox events to subscribers and to channel-layer groups.
+
+Two independent hand-offs, each with its own mark on the row:
+
+- ``published_at``: every subscriber (outbound webhook destinations, portal
+  signals) has had the event. Durable work: it runs first and never waits on
+  the channel layer, so a Redis outage does not stall outbound deliveries.
+- ``broadcast_at``: the live dashboard's channel layer has it. Best effort
+  behind a breaker: while the layer is down each relay costs nothing and the
+  sweep sends it later; an event older than ``OUTBOX_BROADCAST_MAX_AGE_SECONDS``
+  is marked without sending (dashboards catch up from the event API on
+  reconnect, a stale live push helps nobody).
 
 At-least-once: the on-commit relay tries immediately; the beat sweep picks up
-whatever it missed. Clients dedupe on the event id.
+whatever it missed. Subscribers and clients dedupe on the event id.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from opsportal.events.groups import group_for
@@ -20,9 +32,19 @@ from opsportal.events.models import OutboxEvent
 
 log = logging.getLogger(__name__)
 
+CHANNEL_LAYER_BREAKER = "events-channel-layer"
+
 # Extra subscribers (e.g. outbound webhook destinations) register here from
 # their AppConfig.ready(); each gets every committed event once per relay.
 _subscribers: dict[str, Callable[[OutboxEvent], None]] = {}
+
+
+class SubscriberRetry(Exception):  # noqa: N818 - a signal to the relay, not an error
+    """Raised by a subscriber that could not take the event now (its broker is down).
+
+    The event stays unpublished and the sweep offers it again (to every
+    subscriber: they are idempotent).
+    """
 
 
 def subscribe(key: str, handler: Callable[[OutboxEvent], None]) -> None:
@@ -34,48 +56,79 @@ async def _send_all(layer, events: list[OutboxEvent]) -> None:
         await layer.group_send(group_for(event.type), {"type": "ops.event", "event": event.envelope()})
 
 
-def _publish(events: list[OutboxEvent]) -> list[int]:
-    layer = get_channel_layer()
-    if events and layer is not None:
-        try:
-            async_to_sync(_send_all)(layer, events)
-        except Exception:  # the sweep retries; never fail the request that emitted
-            log.warning("outbox relay to channel layer failed", exc_info=True)
-            return []
+def _hand_over(events: list[OutboxEvent]) -> list[int]:
+    """Run every subscriber on each event; the ids every subscriber took."""
+    done = []
     for event in events:
+        taken = True
         for key, handler in _subscribers.items():
             try:
                 with transaction.atomic():  # a failing subscriber rolls back its own work only
                     handler(event)
+            except SubscriberRetry as exc:
+                taken = False
+                log.warning("outbox subscriber %s deferred event %s: %s", key, event.uuid, exc)
             except Exception:
                 log.exception("outbox subscriber %s failed for event %s", key, event.uuid)
-    return [e.pk for e in events]
+        if taken:
+            done.append(event.pk)
+    return done
+
+
+def _layer_breaker():
+    # a function import: the breakers record transitions through the outbox
+    from reliability.breakers import BreakerConfig, breaker, declare, default_registry
+
+    if default_registry.core(CHANNEL_LAYER_BREAKER) is not None:
+        return breaker(CHANNEL_LAYER_BREAKER)
+    return declare(CHANNEL_LAYER_BREAKER, BreakerConfig(minimum_calls=2, failure_rate_threshold=50.0,
+                                                        open_duration=5.0, half_open_permitted_calls=1,
+                                                        success_threshold=1))
+
+
+def _broadcast(events: list[OutboxEvent]) -> list[int]:
+    """Send to the channel layer; the ids sent (or too old to be worth sending)."""
+    if not events:
+        return []
+    max_age = timezone.now() - timezone.timedelta(seconds=settings.OUTBOX_BROADCAST_MAX_AGE_SECONDS)
+    stale = [e.pk for e in events if e.created_at < max_age]
+    live = [e for e in events if e.created_at >= max_age]
+    layer = get_channel_layer()
+    if not live or layer is None:
+        return stale + [e.pk for e in live]
+    try:
+        _layer_breaker().call(async_to_sync(_send_all), layer, live)
+    except Exception as exc:  # the sweep retries; never fail the request that emitted
+        log.warning("outbox broadcast to the channel layer failed (%s); the sweep retries", type(exc).__name__)
+        return stale
+    return stale + [e.pk for e in live]
+
+
+def _relay(pending: Q, *, limit: int | None) -> int:
+    """One transaction: subscribers for the unpublished, the layer for the unbroadcast, then the marks."""
+    with transaction.atomic():
+        qs = (OutboxEvent.objects.select_for_update(skip_locked=True)
+              .filter(pending).filter(Q(published_at__isnull=True) | Q(broadcast_at__isnull=True)).order_by("id"))
+        events = list(qs[:limit] if limit else qs)
+        handed = set(_hand_over([e for e in events if e.published_at is None]))
+        sent = set(_broadcast([e for e in events if e.broadcast_at is None]))
+        now = timezone.now()
+        both = handed & sent
+        if both:  # the usual case: one UPDATE
+            OutboxEvent.objects.filter(pk__in=both).update(published_at=now, broadcast_at=now)
+        if handed - both:
+            OutboxEvent.objects.filter(pk__in=handed - both).update(published_at=now)
+        if sent - both:
+            OutboxEvent.objects.filter(pk__in=sent - both).update(broadcast_at=now)
+    return len(handed)
 
 
 def relay_event_ids(ids: Iterable[int]) -> int:
-    """Publish these events if still unpublished; returns how many were published."""
-    with transaction.atomic():
-        events = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=list(ids), published_at__isnull=True)
-            .order_by("id")
-        )
-        done = _publish(events)
-        if done:
-            OutboxEvent.objects.filter(pk__in=done).update(published_at=timezone.now())
-    return len(done)
+    """Hand these events to subscribers and the channel layer if not done yet; returns how many were published."""
+    return _relay(Q(pk__in=list(ids)), limit=None)
 
 
 def sweep_unpublished(*, limit: int = 500) -> int:
-    """Republish events the on-commit relay missed (crash, layer down)."""
+    """Relay what the on-commit relay missed (crash, broker or channel layer down)."""
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS)
-    with transaction.atomic():
-        events = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True, created_at__lte=cutoff)
-            .order_by("id")[:limit]
-        )
-        done = _publish(events)
-        if done:
-            OutboxEvent.objects.filter(pk__in=done).update(published_at=timezone.now())
-    return len(done)
+    return _relay(Q(created_at__lte=cutoff), limit=limit)

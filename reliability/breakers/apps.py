@@ -25,6 +25,22 @@ class BreakersConfig(AppConfig):
             background=True,
             recorder=recorder,
         )
+        if not getattr(settings, "TESTING", False):  # pytest's own process: tests drain explicitly
+            _flush_at_exit_wiring()
         register_check("breaker_store", store_readiness_check)
         register_panel(BREAKERS_PANEL)
         metrics.register()
+
+
+def _flush_at_exit_wiring() -> None:
+    """Write what the daemon threads still hold when a process exits normally (issue 11, item 9)."""
+    import atexit
+
+    from celery.signals import worker_process_shutdown, worker_shutdown
+
+    from reliability.breakers.runtime import flush_at_exit
+
+    atexit.register(flush_at_exit)
+    # a prefork child exits through os._exit (no atexit): its own signal; the main process too
+    worker_process_shutdown.connect(flush_at_exit, weak=False, dispatch_uid="breakers.flush_child")
+    worker_shutdown.connect(flush_at_exit, weak=False, dispatch_uid="breakers.flush_main")

@@ -29,6 +29,7 @@ class Event(enum.StrEnum):
     WORKER_RECOVERED = "worker.recovered"
     WORKER_STOPPED = "worker.stopped"  # a clean shutdown retired the heartbeat row
     DEGRADATION_CHANGED = "degradation.changed"
+    RESTORE_DRILL = "health.restore_drill"  # a sandbox_restore drill ran (passed or failed)
 
 
 class Source(enum.StrEnum):

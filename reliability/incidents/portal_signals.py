@@ -54,8 +54,12 @@ def portal_signal_relay(event) -> None:
 
     try:
         current_app.send_task("incidents.portal_signal", args=[event.pk], retry=False)
-    except Exception:  # the broker is away: logged; the next transition of the alarm carries its state
-        log.warning("could not enqueue portal signal %s (%s)", event.pk, event.type, exc_info=True)
+    except Exception as exc:
+        # The broker is away: the event stays unpublished and the outbox sweep offers it again
+        # once workers run (the signal task reads the alarm's state then: idempotent).
+        from opsportal.events.relay import SubscriberRetry
+
+        raise SubscriberRetry(f"could not enqueue portal signal {event.pk} ({event.type}): {type(exc).__name__}") from exc
 
 
 def _fires_now(kind: str, data: dict, fallback: bool) -> bool:

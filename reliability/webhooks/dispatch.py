@@ -20,6 +20,7 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 
+from opsportal import observability
 from opsportal.celery import app
 from reliability.breakers import BreakerConfig, breaker, declare
 from reliability.webhooks.names import TASK_DELIVER_BATCH
@@ -96,13 +97,19 @@ class DispatchBuffer:
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._ids: set[int] = set()
+        # The trace of the first request since the last flush: the batch task continues it (with
+        # one event per batch, ingestion, task and delivery are one trace; see observability.py).
+        self._traceparent: str | None = None
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_flush = 0.0
 
     def add(self, ids: Iterable[int]) -> None:
+        traceparent = observability.current_traceparent()
         with self._lock:
             self._ids.update(ids)
+            if self._traceparent is None:
+                self._traceparent = traceparent
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="webhook-dispatch", daemon=True)
                 self._thread.start()
@@ -124,9 +131,11 @@ class DispatchBuffer:
     def flush(self) -> None:
         with self._lock:
             ids, self._ids = sorted(self._ids), set()
+            traceparent, self._traceparent = self._traceparent, None
         self._last_flush = time.monotonic()
         if ids:
-            _enqueue("event_ids", ids)
+            with observability.continued(traceparent):  # the Celery instrumentation injects it into the task
+                _enqueue("event_ids", ids)
 
 
 _buffer = DispatchBuffer()

@@ -120,3 +120,21 @@ def test_circuit_breakers_health_is_routed_for_staff_and_read_tokens(process_reg
     assert client.get("/health/circuit-breakers").json()["breakers"][0]["name"] == "pay"
     anonymous = client.__class__().get("/health/circuit-breakers")
     assert anonymous.status_code == 401 and anonymous["Content-Type"] == "application/problem+json"
+
+
+def test_circuit_breakers_health_says_the_breakers_run_locally_while_redis_is_gone(unreachable_store, token_client):
+    """Issue 11 item 5: Redis down, the breakers keep protecting calls in-process and health says so."""
+    from reliability.breakers import breaker
+
+    b = breaker("pay", config=BreakerConfig(minimum_calls=2, window_size=10))
+    for _ in range(2):
+        with pytest.raises(ZeroDivisionError):
+            b.call(lambda: 1 / 0)
+    with pytest.raises(CircuitOpenError):  # tripped locally: Redis could not be asked
+        b.call(lambda: "ok")
+    unreachable_store.drain()
+    body = token_client("read").get("/health/circuit-breakers").json()
+    assert body["status"] == "degraded"
+    assert body["store"]["mode"] == "degraded"
+    assert "breakers run per process" in body["store"]["detail"]
+    assert body["refusing_calls"] == ["pay"]

@@ -76,7 +76,8 @@ def test_a_relay_failure_leaves_the_event_for_the_sweep(monkeypatch, django_capt
     monkeypatch.setattr(relay, "get_channel_layer", lambda: DownLayer())
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         event = emit("breaker.opened", ("breaker", "pay"), {})
-    assert OutboxEvent.objects.get(pk=event.pk).published_at is None  # and the caller saw no error
+    # and the caller saw no error; subscribers had it anyway (they do not wait on the layer)
+    assert OutboxEvent.objects.get(pk=event.pk).broadcast_at is None
 
 
 def test_sweep_republishes_only_what_is_old_enough_and_unpublished(settings):
@@ -85,10 +86,99 @@ def test_sweep_republishes_only_what_is_old_enough_and_unpublished(settings):
     make = lambda **kw: OutboxEvent.objects.create(type="catalog.x", aggregate_type="t", aggregate_id="1", **kw)  # noqa: E731
     stale = make(created_at=now - timedelta(seconds=30))
     fresh = make(created_at=now)
-    done = make(created_at=now - timedelta(seconds=30), published_at=now - timedelta(seconds=29))
+    done = make(created_at=now - timedelta(seconds=30), published_at=now - timedelta(seconds=29),
+                broadcast_at=now - timedelta(seconds=29))
     channel = _listen("ops.catalog")
     assert relay.sweep_unpublished() == 1
     assert _receive(channel)["event"]["id"] == str(stale.uuid)
     stale.refresh_from_db(), fresh.refresh_from_db(), done.refresh_from_db()
     assert stale.published_at is not None and fresh.published_at is None
     assert done.published_at == now - timedelta(seconds=29)
+
+
+def _down_layer():
+    class DownLayer:
+        sent = 0
+
+        async def group_send(self, group, message):
+            DownLayer.sent += 1
+            raise ConnectionError("redis is down")
+
+    return DownLayer()
+
+
+@pytest.fixture
+def layer_breaker_reset():
+    from reliability.breakers import default_registry
+
+    default_registry.reset()
+    yield
+    default_registry.reset()
+
+
+def test_subscribers_get_the_event_while_the_channel_layer_is_down(subscribers, monkeypatch, layer_breaker_reset,
+                                                                  django_capture_on_commit_callbacks):
+    seen = []
+    subscribers["outbound"] = lambda event: seen.append(event.uuid)
+    monkeypatch.setattr(relay, "get_channel_layer", _down_layer)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        event = emit("incident.opened", ("incident", 1), {})
+    row = OutboxEvent.objects.get(pk=event.pk)
+    assert seen == [event.uuid]
+    assert row.published_at is not None and row.broadcast_at is None
+    # the layer comes back: the sweep broadcasts it, and the subscriber is not offered it again
+    OutboxEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(seconds=30))
+    monkeypatch.setattr(relay, "get_channel_layer", get_channel_layer)  # the real layer again
+    channel = _listen("ops.incident")
+    relay.sweep_unpublished()
+    assert _receive(channel)["event"]["id"] == str(event.uuid)
+    assert OutboxEvent.objects.get(pk=event.pk).broadcast_at is not None
+    assert seen == [event.uuid]
+
+
+def test_a_dead_channel_layer_is_skipped_by_its_breaker_after_a_few_failures(subscribers, monkeypatch, layer_breaker_reset,
+                                                                            django_capture_on_commit_callbacks):
+    layer = _down_layer()
+    monkeypatch.setattr(relay, "get_channel_layer", lambda: layer)
+    for i in range(5):
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            emit("incident.opened", ("incident", i), {})
+    assert type(layer).sent == 2  # then the breaker refuses at once: no connect timeout per request
+    assert OutboxEvent.objects.filter(broadcast_at__isnull=True).count() == 5
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 0
+
+
+def test_a_deferring_subscriber_leaves_the_event_unpublished_for_the_sweep(subscribers, django_capture_on_commit_callbacks):
+    calls = []
+
+    def deferring(event):
+        calls.append(event.pk)
+        if len(calls) == 1:
+            raise relay.SubscriberRetry("broker down")
+
+    subscribers["signal"] = deferring
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        event = emit("incident.opened", ("incident", 1), {})
+    assert OutboxEvent.objects.get(pk=event.pk).published_at is None
+    OutboxEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(seconds=30))
+    assert relay.sweep_unpublished() == 1
+    assert OutboxEvent.objects.get(pk=event.pk).published_at is not None and calls == [event.pk, event.pk]
+
+
+def test_events_too_old_for_a_live_push_are_marked_without_sending(settings, monkeypatch):
+    settings.OUTBOX_BROADCAST_MAX_AGE_SECONDS = 60
+    sent = []
+
+    class CountingLayer:
+        async def group_send(self, group, message):
+            sent.append(message["event"]["id"])
+
+    monkeypatch.setattr(relay, "get_channel_layer", CountingLayer)
+    now = timezone.now()
+    make = lambda age: OutboxEvent.objects.create(  # noqa: E731
+        type="catalog.x", aggregate_type="t", aggregate_id="1", created_at=now - timedelta(seconds=age), published_at=now)
+    old, recent = make(120), make(30)
+    relay.sweep_unpublished()
+    old.refresh_from_db(), recent.refresh_from_db()
+    assert old.broadcast_at is not None and recent.broadcast_at is not None
+    assert sent == [str(recent.uuid)]

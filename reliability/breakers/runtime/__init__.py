@@ -41,7 +41,13 @@ from reliability.breakers.runtime.base import (
 )
 from reliability.breakers.runtime.core import BreakerCore
 from reliability.breakers.runtime.handle import Breaker
-from reliability.breakers.runtime.registry import BreakerRegistry, breaker, declare, default_registry
+from reliability.breakers.runtime.registry import (
+    BreakerRegistry,
+    breaker,
+    declare,
+    default_registry,
+    flush_at_exit,
+)
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -61,4 +67,5 @@ __all__ = [
     "breaker",
     "declare",
     "default_registry",
+    "flush_at_exit",
 ]

@@ -96,6 +96,26 @@ class BackgroundThreads:
             self._run_hook(item)
             self._release_hooks()
 
+    def shutdown(self) -> None:
+        """Flush at a normal process exit: outcomes to Redis, queued transitions to the hooks.
+
+        The flusher and the recorder are daemon threads: a process that trips a
+        breaker and exits within their interval would otherwise take the
+        outcomes and the transition record with it (no ``BreakerTransition``
+        row, no incident). Called from atexit, gunicorn's ``worker_exit`` and
+        Celery's ``worker_process_shutdown``/``worker_shutdown``; idempotent,
+        never raises (it runs while the process is going away).
+        """
+        try:
+            self.close()  # the recorder finishes the row it is writing; nothing runs beside us
+            if self.store is not None and self.shared_active:
+                self.sync_once()  # pending outcomes may decide a trip in Redis: recorded below
+            self.drain()
+        except Exception:
+            log.exception("flushing the breakers at exit failed")
+        finally:
+            self._release_hooks()
+
     def close(self) -> None:
         """Stop the background threads (they are daemons; this is for tests and reconfigure)."""
         self._stop.set()

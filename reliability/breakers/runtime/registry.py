@@ -247,6 +247,12 @@ def breaker(name: str, *, config: BreakerConfig | None = None, fallback: Callabl
     return default_registry.get(name, config=config, fallback=fallback, exclude=exclude)
 
 
+def flush_at_exit(*_args, **_kwargs) -> None:
+    """Flush every registry of this process (atexit, gunicorn ``worker_exit``, Celery shutdown signals)."""
+    for registry in list(_registries):
+        registry.shutdown()
+
+
 def declare(name: str, config: BreakerConfig) -> Breaker:
     """Declare a breaker's config in code (e.g. at import time of the integration module)."""
     return default_registry.get(name, config=config)

@@ -12,13 +12,16 @@ from collections.abc import Callable, Iterator
 from reliability.health.degradation.rules import Inputs
 
 Source = Callable[[], dict[str, str]]
+# Checks that rehearse rather than serve: a failed restore drill raises its own incident, but it
+# says nothing about whether the portal can accept and deliver traffic now.
+NOT_SERVING_CHECKS = frozenset({"restore_drill"})
 
 
 def probe_statuses() -> dict[str, str]:
     """check name → ok/warn/fail from the latest persisted probe results (the HealthCheck rows)."""
     from reliability.health.selectors import latest_statuses
 
-    return dict(latest_statuses())
+    return {name: status for name, status in latest_statuses().items() if name not in NOT_SERVING_CHECKS}
 
 
 def breaker_states() -> dict[str, str]:

@@ -60,6 +60,7 @@ class Job:
     provider: str
     source_id: int | None
     event_type: str
+    traceparent: str = ""  # the trace the event was accepted in (stored in its headers)
 
     @classmethod
     def build(
@@ -76,7 +77,7 @@ class Job:
             breaker_name=destination_breaker_name(destination_id), body=bytes(body or b""), purged=purged,
             content_type=str((headers or {}).get("Content-Type") or "application/json"),
             provider=source_slug if source_id is not None else PORTAL_PROVIDER, source_id=source_id,
-            event_type=event_type,
+            event_type=event_type, traceparent=str((headers or {}).get("traceparent") or ""),
         )
 
     @classmethod

@@ -19,6 +19,7 @@ from datetime import datetime
 import standardwebhooks
 from django.utils import timezone
 
+from opsportal import observability
 from reliability import http
 from reliability.breakers import CircuitOpenError
 from reliability.retry import parse_retry_after
@@ -79,10 +80,14 @@ def send(job: Job) -> Outcome:
     }
     started = time.perf_counter()
     try:
-        response = http.request(
-            "POST", job.url, target=job.breaker_name, policy="none", timeout=job.timeout,
-            headers=headers, content=job.body,
-        )
+        # in the event's trace: the httpx span nests under it and sends its traceparent
+        with observability.continued(job.traceparent, "webhook.deliver", **{
+                "webhook.id": job.public_id, "webhook.destination": job.destination_name,
+                "webhook.attempt": job.attempts + 1}):
+            response = http.request(
+                "POST", job.url, target=job.breaker_name, policy="none", timeout=job.timeout,
+                headers=headers, content=job.body,
+            )
     except CircuitOpenError as exc:
         return Outcome(job, DEFERRED, at, error=str(exc), retry_after=exc.retry_after)
     except http.OutboundRefused as exc:  # a policy decision, not a network error: never retried

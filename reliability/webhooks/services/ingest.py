@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from opsportal.observability import current_traceparent
 from reliability.webhooks.dispatch import deliveries_dispatch_for_events
 from reliability.webhooks.models import Delivery, WebhookEvent, WebhookRejection
 from reliability.webhooks.selectors.config import SourceConfig
@@ -204,6 +205,9 @@ def webhook_event_ingest(*, config: SourceConfig, verified: VerifiedWebhook, hea
     the same source within ``WEBHOOK_BODY_DEDUPE_SECONDS`` is a duplicate too, whatever id it carries.
     """
     now = timezone.now()
+    traceparent = current_traceparent()
+    if traceparent:  # its deliveries continue this trace (opsportal/observability.py)
+        headers = {**headers, "traceparent": traceparent}
     destination_ids = config.destination_ids_for(verified.event_type)
     body_sha256 = None if config.id_signed or body_dedupe_seconds() <= 0 else hashlib.sha256(body).hexdigest()
     ingest = _ingest_postgresql if connection.vendor == "postgresql" and not portable else _ingest_portable

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from opsportal.events.groups import domain_for
 from opsportal.events.models import OutboxEvent
+from opsportal.observability import current_traceparent
 from reliability.webhooks.dispatch import deliveries_dispatch_for_events
 from reliability.webhooks.models import WebhookEvent
 from reliability.webhooks.names import Event
@@ -42,6 +43,11 @@ def _loops_back(event: OutboxEvent) -> bool:
     return event.type == Event.DLQ_ADDED and bool((event.data or {}).get("outbound"))
 
 
+def _headers() -> dict:
+    traceparent = current_traceparent()  # the trace of whatever emitted the event, when tracing is on
+    return {"Content-Type": "application/json", **({"traceparent": traceparent} if traceparent else {})}
+
+
 def webhook_outbound_event_record(*, outbox_event: OutboxEvent, destination_ids: list[int]) -> WebhookEvent | None:
     """Store a portal event for its subscribers and dispatch its deliveries after commit.
 
@@ -59,7 +65,7 @@ def webhook_outbound_event_record(*, outbox_event: OutboxEvent, destination_ids:
                 direction=WebhookEvent.Direction.OUTBOUND,
                 provider_event_id=str(outbox_event.uuid),
                 event_type=outbox_event.type[:255],
-                headers={"Content-Type": "application/json"},
+                headers=_headers(),
                 body=json.dumps(outbox_event.envelope(), separators=(",", ":"), default=str).encode(),
                 received_at=now,
             ),
