@@ -47,6 +47,8 @@ from bench.common import (  # noqa: E402
     percentile,
     redis_url,
 )
+from bench.incidents import open_load  # noqa: E402
+from bench.incidents.open_load import OPEN_ALERTS  # noqa: E402
 
 NAME = "incidents"
 BATCHES = int(os.environ.get("BENCH_INCIDENTS_BATCHES", "300"))
@@ -186,6 +188,8 @@ def main() -> int:
     manage(["migrate", "--noinput"], env)
     token = manage(["issue_token", "--service", f"bench-{uuid.uuid4().hex[:6]}", "--scopes", "alerts:write"],
                    env).strip().splitlines()[-1]
+    ack_token = manage(["issue_token", "--service", f"bench-{uuid.uuid4().hex[:6]}", "--scopes",
+                        "incidents:write,read"], env).strip().splitlines()[-1]
     run = uuid.uuid4().hex[:8]
     batches = make_batches(run, WARMUP + BATCHES)
     v4 = [json.dumps(b[1]).encode() for b in batches]
@@ -201,6 +205,10 @@ def main() -> int:
         portal = drive(url, v4[WARMUP:], headers, expect=200, want_took=True)
         log("portal: the same batches again (Alertmanager's repeat notifications: upsert only)")
         repeat = drive(url, v4[WARMUP:], headers, expect=200, want_took=True)
+        open_lines = []
+        if OPEN_ALERTS:
+            log(f"(c) seeding {OPEN_ALERTS} open alerts, then the list page and acknowledge")
+            open_lines = open_load.measure(base, env, ack_token)
     alerts, incidents = verify(db_url, run, BATCHES)
     if alerts != (WARMUP + BATCHES) * BATCH_SIZE or incidents != WARMUP + BATCHES:
         raise BenchError(f"lost work: {alerts} alerts and {incidents} incidents in the database")
@@ -244,6 +252,7 @@ def main() -> int:
         f"p99 receipt→committed {percentile([x * 1000 for x in portal['latencies']], 99):.1f} ms — "
         f"{'MET' if rate >= TARGET else 'NOT MET'}.**",
         "",
+        *open_lines,
     ]
     print("\n".join(lines))
     return 0
