@@ -8,6 +8,7 @@ import re
 import uuid
 
 import structlog
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 
 from audit import context
@@ -74,12 +75,22 @@ def client_ip(request) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Assigns a request id (or keeps a sane incoming X-Request-ID) and binds context."""
+    """Assigns a request id (or keeps a sane incoming X-Request-ID) and binds context.
+
+    Both modes (the context is contextvars): under ASGI the lean ingest chain stays on the
+    event loop (opsportal.handlers).
+    """
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
 
-    def __call__(self, request):
+    def _bind(self, request) -> tuple[str, object]:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _REQUEST_ID_OK.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
@@ -93,8 +104,23 @@ class RequestContextMiddleware:
         )
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id, path=request.path)
+        return request_id, token
+
+    def __call__(self, request):
+        if self.async_mode:
+            return self._acall(request)
+        request_id, token = self._bind(request)
         try:
             response = self.get_response(request)
+        finally:
+            context.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+    async def _acall(self, request):
+        request_id, token = self._bind(request)
+        try:
+            response = await self.get_response(request)
         finally:
             context.reset(token)
         response["X-Request-ID"] = request_id

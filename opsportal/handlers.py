@@ -22,6 +22,7 @@ from django.core.handlers.wsgi import WSGIHandler
 LEAN_PATH_PREFIXES = ("/api/v1/webhooks/in/",)
 
 LEAN_URLCONF = "opsportal.lean_urls"
+LEAN_ASGI_URLCONF = "opsportal.lean_urls_asgi"
 
 # What the lean chain keeps from settings.MIDDLEWARE (in settings' order):
 # security headers, request id/log context, access log, input guards, slow queries, shedding.
@@ -55,12 +56,14 @@ class _LeanChain:
         finally:
             settings.MIDDLEWARE = full
 
+    urlconf = LEAN_URLCONF
+
     def get_response(self, request):
-        request.urlconf = LEAN_URLCONF
+        request.urlconf = self.urlconf
         return super().get_response(request)
 
     async def get_response_async(self, request):
-        request.urlconf = LEAN_URLCONF
+        request.urlconf = self.urlconf
         return await super().get_response_async(request)
 
 
@@ -69,7 +72,9 @@ class LeanWSGIHandler(_LeanChain, WSGIHandler):
 
 
 class LeanASGIHandler(_LeanChain, ASGIHandler):
-    pass
+    # The async ingest view: with the lean chain's middleware async-capable, a request
+    # stays on the event loop and hops to a thread once (reliability/webhooks/views/ingest.py).
+    urlconf = LEAN_ASGI_URLCONF
 
 
 def wsgi_application():

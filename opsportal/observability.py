@@ -8,6 +8,7 @@ import os
 import time
 
 import structlog
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 
 def _add_trace_ids(logger, method, event_dict):
@@ -81,10 +82,28 @@ class AccessLogMiddleware:
             raise MiddlewareNotUsed
         self.get_response = get_response
         self.log = structlog.get_logger("opsportal.access")
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    sync_capable = True
+    async_capable = True  # under ASGI the lean ingest chain stays on the event loop (opsportal.handlers)
 
     def __call__(self, request):
+        if self.async_mode:
+            return self._acall(request)
         start = time.perf_counter()
         response = self.get_response(request)
+        self._line(request, response, start)
+        return response
+
+    async def _acall(self, request):
+        start = time.perf_counter()
+        response = await self.get_response(request)
+        self._line(request, response, start)
+        return response
+
+    def _line(self, request, response, start: float) -> None:
         noisy = request.path.startswith("/health/") or request.path == "/metrics"
         (self.log.debug if noisy else self.log.info)(
             "http.request",
@@ -92,7 +111,6 @@ class AccessLogMiddleware:
             status=response.status_code,
             duration_ms=round((time.perf_counter() - start) * 1000, 2),
         )
-        return response
 
 
 _otel_done = False

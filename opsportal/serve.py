@@ -99,6 +99,9 @@ def _start_http(host: str, port: int, log_level: str):
         log_level=log_level.lower(),
         timeout_graceful_shutdown=5,
         ws="auto",
+        # loop/http stay "auto": uvloop and httptools when installed (they are, pyproject). Access
+        # lines come from Django's AccessLogMiddleware when ACCESS_LOG is on, not from uvicorn.
+        access_log=False,
         # X-Forwarded-For / -Proto only from the proxy (the same networks the audit trail trusts).
         proxy_headers=True,
         forwarded_allow_ips=list(settings.TRUSTED_PROXY_CIDRS),

@@ -47,6 +47,8 @@ from bench.common import (  # noqa: E402
     percentile,
     redis_url,
 )
+from bench.incidents import open_load  # noqa: E402
+from bench.incidents.open_load import OPEN_ALERTS  # noqa: E402
 
 NAME = "incidents"
 BATCHES = int(os.environ.get("BENCH_INCIDENTS_BATCHES", "300"))
@@ -131,6 +133,56 @@ def drive(url: str, bodies: list[bytes], headers: dict, *, expect: int, want_too
     return {"wall": wall, "latencies": latencies, "took": took}
 
 
+def _cpu(pids) -> float:
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+class CpuMeter:
+    """CPU seconds spent by the portal's gunicorn workers and by the PostgreSQL backends of the
+    bench database: on a machine shared with other work, CPU per batch is the figure that
+    does not depend on how much of the machine the run got."""
+
+    def __init__(self, db_url: str, port: int) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(db_url, autocommit=True)
+        self._port = port
+
+    def _portal(self) -> list[int]:
+        import psutil
+
+        out = []
+        for proc in psutil.process_iter(["cmdline"]):
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if "gunicorn" in cmd and f"127.0.0.1:{self._port}" in cmd:
+                out += [proc.pid, *(c.pid for c in proc.children(recursive=True))]
+        return out
+
+    def _backends(self) -> list[int]:
+        return [r[0] for r in self._conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+
+    def sample(self) -> tuple[dict[int, float], dict[int, float]]:
+        return ({p: _cpu([p]) for p in self._portal()}, {p: _cpu([p]) for p in self._backends()})
+
+    @staticmethod
+    def spent(before, after) -> tuple[float, float]:
+        # processes that started during the phase count from 0; ones that ended are lost (rare: persistent connections)
+        return tuple(sum(v - b.get(p, 0.0) for p, v in a.items()) for b, a in zip(before, after, strict=True))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 AM_CONFIG = "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n"
 
 
@@ -186,6 +238,8 @@ def main() -> int:
     manage(["migrate", "--noinput"], env)
     token = manage(["issue_token", "--service", f"bench-{uuid.uuid4().hex[:6]}", "--scopes", "alerts:write"],
                    env).strip().splitlines()[-1]
+    ack_token = manage(["issue_token", "--service", f"bench-{uuid.uuid4().hex[:6]}", "--scopes",
+                        "incidents:write,read"], env).strip().splitlines()[-1]
     run = uuid.uuid4().hex[:8]
     batches = make_batches(run, WARMUP + BATCHES)
     v4 = [json.dumps(b[1]).encode() for b in batches]
@@ -197,10 +251,20 @@ def main() -> int:
         url = base + "/api/v1/alerts/alertmanager/"
         log(f"warm-up: {WARMUP} batches")
         drive(url, v4[:WARMUP], headers, expect=200)
+        meter = CpuMeter(db_url, int(base.rsplit(":", 1)[1]))
         log(f"portal: {BATCHES} batches of {BATCH_SIZE}")
+        c0 = meter.sample()
         portal = drive(url, v4[WARMUP:], headers, expect=200, want_took=True)
+        c1 = meter.sample()
         log("portal: the same batches again (Alertmanager's repeat notifications: upsert only)")
         repeat = drive(url, v4[WARMUP:], headers, expect=200, want_took=True)
+        c2 = meter.sample()
+        meter.close()
+        cpu_open, cpu_repeat = CpuMeter.spent(c0, c1), CpuMeter.spent(c1, c2)
+        open_lines = []
+        if OPEN_ALERTS:
+            log(f"(c) seeding {OPEN_ALERTS} open alerts, then the list page and acknowledge")
+            open_lines = open_load.measure(base, env, ack_token)
     alerts, incidents = verify(db_url, run, BATCHES)
     if alerts != (WARMUP + BATCHES) * BATCH_SIZE or incidents != WARMUP + BATCHES:
         raise BenchError(f"lost work: {alerts} alerts and {incidents} incidents in the database")
@@ -236,6 +300,11 @@ def main() -> int:
         f"- View-side, first line → committed (`took_ms`): p50 {percentile(took, 50):.1f} ms, "
         f"p99 {percentile(took, 99):.1f} ms when opening; repeats p50 {percentile(repeat['took'], 50):.1f} ms, "
         f"p99 {percentile(repeat['took'], 99):.1f} ms.",
+        f"- CPU per batch of {BATCH_SIZE} (gunicorn workers + the database's PostgreSQL backends, psutil): opening "
+        f"{cpu_open[0] / BATCHES * 1000:.1f} + {cpu_open[1] / BATCHES * 1000:.1f} ms, repeats "
+        f"{cpu_repeat[0] / BATCHES * 1000:.1f} + {cpu_repeat[1] / BATCHES * 1000:.1f} ms; what 2 otherwise idle "
+        f"cores could sustain at that cost: ~{2 * BATCHES * BATCH_SIZE / sum(cpu_open):,.0f} alerts/s opening, "
+        f"~{2 * BATCHES * BATCH_SIZE / sum(cpu_repeat):,.0f} alerts/s repeats (the load generator's own CPU aside).",
         f"- Load average (1/5/15 min) at start: {load_start}; at end: {loadavg()}.",
         "",
         md_table(["target", "requests", "alerts", "seconds", "alerts/s", "p50 ms", "p99 ms"], rows),
@@ -244,6 +313,7 @@ def main() -> int:
         f"p99 receipt→committed {percentile([x * 1000 for x in portal['latencies']], 99):.1f} ms — "
         f"{'MET' if rate >= TARGET else 'NOT MET'}.**",
         "",
+        *open_lines,
     ]
     print("\n".join(lines))
     return 0

@@ -475,7 +475,9 @@ def main(argv=None) -> int:
     ensure_database(db_url)
     check_redis(broker_url)
     env = django_env(SETTINGS, DATABASE_URL=db_url, REDIS_URL=broker_url, LOG_FORMAT="json",
-                     LOG_LEVEL=os.environ.get("BENCH_WEBHOOKS_LOG_LEVEL", "INFO"))
+                     LOG_LEVEL=os.environ.get("BENCH_WEBHOOKS_LOG_LEVEL", "INFO"),
+                     # the destinations are local receivers (127.0.0.1): the outbound policy refuses them otherwise
+                     OPSPORTAL_OUTBOUND_ALLOW_PRIVATE="true")
     log("migrating the scratch database")
     manage(["migrate", "--noinput"], env)
     reset_traffic(db_url)

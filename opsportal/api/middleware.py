@@ -7,6 +7,7 @@ a filter reaches the query). Both are bad input: answer 413/400 problem+json.
 
 from __future__ import annotations
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 
 from opsportal.api.errors import problem_response
@@ -15,15 +16,31 @@ PREFIX = "/api/"
 
 
 class ApiInputGuardMiddleware:
+    # Both modes: under ASGI the lean chain stays on the event loop (opsportal.handlers).
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
 
     def __call__(self, request):
+        if self.async_mode:
+            return self._acall(request)
         if request.path.startswith(PREFIX):
             rejection = self._reject(request)
             if rejection is not None:
                 return rejection
         return self.get_response(request)
+
+    async def _acall(self, request):
+        if request.path.startswith(PREFIX):
+            rejection = self._reject(request)
+            if rejection is not None:
+                return rejection
+        return await self.get_response(request)
 
     @staticmethod
     def _reject(request):

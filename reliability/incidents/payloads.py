@@ -34,6 +34,10 @@ def _clean(value: str) -> str:
     return value.replace("\x00", "\ufffd")
 
 
+def _same(obj):
+    return obj
+
+
 def _no_nul(obj):
     """jsonb refuses NUL (and lone surrogates never reach here: the JSON parser rejects them)."""
     if isinstance(obj, str):
@@ -45,11 +49,18 @@ def _no_nul(obj):
     return obj
 
 
-def _str_map(value, field: str, *, values_any: bool = False) -> dict:
+def _has_nul(obj) -> bool:
+    """One C-speed pass over the body: JSON writes every NUL (in a key or a value) as \\u0000."""
+    return "\\u0000" in json.dumps(obj)
+
+
+def _str_map(value, field: str, *, values_any: bool = False, nul: bool = True) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise PayloadError(field, "must be an object")
+    if not nul and (values_any or all(type(v) is str for v in value.values())):
+        return value  # nothing to clean and every value valid: the parsed object as is
     out = {}
     for k, v in value.items():
         if not isinstance(v, str) and not values_any:
@@ -101,29 +112,41 @@ def parse_alertmanager(body) -> GroupIn:
         raise PayloadError("alerts", "must be a non-empty list")
     if len(alerts) > MAX_ALERTS:
         raise PayloadError("alerts", f"at most {MAX_ALERTS} alerts per notification")
+    nul = _has_nul(body)  # almost never: then every string is cleaned, else used as parsed
+    clean = _clean if nul else _same
+    no_nul = _no_nul if nul else _same
+    times: dict = {}  # the alerts of a notification mostly share their timestamps
+
+    def when(value, field):
+        if isinstance(value, str):
+            if value not in times:
+                times[value] = parse_time(value, field)
+            return times[value]
+        return parse_time(value, field)
+
     parsed = []
     for i, a in enumerate(alerts):
-        f = f"alerts[{i}]"
         if not isinstance(a, dict):
-            raise PayloadError(f, "must be an object")
-        if a.get("status") not in ("firing", "resolved"):
-            raise PayloadError(f"{f}.status", "must be \"firing\" or \"resolved\"")
-        labels = _str_map(a.get("labels"), f"{f}.labels")
+            raise PayloadError(f"alerts[{i}]", "must be an object")
+        status = a.get("status")
+        if status not in ("firing", "resolved"):
+            raise PayloadError(f"alerts[{i}].status", "must be \"firing\" or \"resolved\"")
+        labels = _str_map(a.get("labels"), f"alerts[{i}].labels", nul=nul)
         if not labels:
-            raise PayloadError(f"{f}.labels", "must be a non-empty object")
+            raise PayloadError(f"alerts[{i}].labels", "must be a non-empty object")
         fp = a.get("fingerprint")
         if fp is None or fp == "":
             fp = fingerprint_of(labels)
         if not isinstance(fp, str) or len(fp) > 255:
-            raise PayloadError(f"{f}.fingerprint", "must be a string of at most 255 characters")
+            raise PayloadError(f"alerts[{i}].fingerprint", "must be a string of at most 255 characters")
         gen = a.get("generatorURL", "")
         if not isinstance(gen, str):
-            raise PayloadError(f"{f}.generatorURL", "must be a string")
+            raise PayloadError(f"alerts[{i}].generatorURL", "must be a string")
         parsed.append(AlertIn(
-            fingerprint=_clean(fp), status=a["status"], labels=labels,
-            annotations=_str_map(a.get("annotations"), f"{f}.annotations"),
-            starts_at=parse_time(a.get("startsAt"), f"{f}.startsAt"),
-            ends_at=parse_time(a.get("endsAt"), f"{f}.endsAt"), generator_url=_clean(gen), raw=_no_nul(a),
+            fingerprint=clean(fp), status=status, labels=labels,
+            annotations=_str_map(a.get("annotations"), f"alerts[{i}].annotations", nul=nul),
+            starts_at=when(a.get("startsAt"), f"alerts[{i}].startsAt"),
+            ends_at=when(a.get("endsAt"), f"alerts[{i}].endsAt"), generator_url=clean(gen), raw=no_nul(a),
         ))
     external = body.get("externalURL", "")
     return GroupIn(

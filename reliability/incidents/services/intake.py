@@ -156,6 +156,60 @@ def _upsert_pg(rows: list[Alert], *, move_incident: bool) -> None:
                              first.first_received_at, first.last_received_at, batch])
 
 
+_INGEST_SQL = """
+WITH x AS (
+    SELECT * FROM jsonb_to_recordset(%(batch)s::jsonb) AS x(fingerprint text, status text, labels jsonb,
+        annotations jsonb, starts_at timestamptz, ends_at timestamptz, generator_url text, last_payload jsonb)
+), prev AS (
+    SELECT a.fingerprint, a.incident_id, a.status FROM incidents_alert a
+    WHERE a.source = %(source)s AND a.fingerprint IN (SELECT fingerprint FROM x)
+), firing AS (
+    INSERT INTO incidents_alert (source, fingerprint, incident_id, group_key, status, labels, annotations, starts_at,
+                                 ends_at, generator_url, last_payload, suppressed, first_received_at, last_received_at)
+    SELECT %(source)s, x.fingerprint, %(incident)s::bigint, %(group_key)s, x.status, x.labels, x.annotations, x.starts_at,
+           x.ends_at, x.generator_url, x.last_payload, %(suppressed)s, %(now)s, %(now)s
+    FROM x WHERE x.status = 'firing'
+    ON CONFLICT (source, fingerprint) DO UPDATE SET {firing}
+), resolved AS (
+    INSERT INTO incidents_alert (source, fingerprint, incident_id, group_key, status, labels, annotations, starts_at,
+                                 ends_at, generator_url, last_payload, suppressed, first_received_at, last_received_at)
+    SELECT %(source)s, x.fingerprint, %(incident)s::bigint, %(group_key)s, x.status, x.labels, x.annotations, x.starts_at,
+           x.ends_at, x.generator_url, x.last_payload, false, %(now)s, %(now)s
+    FROM x WHERE x.status = 'resolved'
+      AND (%(incident)s::bigint IS NOT NULL OR x.fingerprint IN (SELECT fingerprint FROM prev))
+    ON CONFLICT (source, fingerprint) DO UPDATE SET {resolve}
+){number}
+SELECT fingerprint, incident_id, status FROM prev
+""".format(firing=_FIRING_UPDATES, resolve=_RESOLVE_UPDATES, number="{number}")
+# a new incident's number is its id: set in the same statement, not one more round trip
+_NUMBER_CTE = """, numbered AS (
+    UPDATE incidents_incident SET number = id WHERE id = %(incident)s AND number IS DISTINCT FROM id
+)"""
+
+
+def _batch_json(alerts: list[AlertIn]) -> str:
+    return json.dumps([{
+        "fingerprint": a.fingerprint, "status": a.status, "labels": a.labels, "annotations": a.annotations,
+        "starts_at": _iso(a.starts_at), "ends_at": _iso(a.ends_at), "generator_url": text(a.generator_url, 2000),
+        "last_payload": a.raw,
+    } for a in alerts])
+
+
+def _ingest_pg(group: GroupIn, incident_id: int | None, now: datetime, suppressed: bool,
+               number: bool) -> dict[str, tuple[int | None, str]]:
+    """PostgreSQL, one round trip: the alerts' previous state, the firing upsert, the resolve upsert
+    (a resolve never seen firing is stored only with an incident) and, for a new incident, its number.
+
+    Every CTE reads the snapshot taken before the statement, so ``prev`` is the state before it.
+    """
+    sql = _INGEST_SQL.replace("{number}", _NUMBER_CTE if number else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"batch": _batch_json(group.alerts), "source": group.source, "incident": incident_id,
+                             "group_key": group.group_key, "suppressed": suppressed, "now": now})
+        rows = cursor.fetchall()
+    return {fp: (inc, st) for fp, inc, st in rows}
+
+
 def _existing(source: str, fingerprints: list[str]) -> dict[str, tuple[int | None, str]]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -191,7 +245,7 @@ def _open_or_reopen(group: GroupIn, firing: list[AlertIn], now: datetime, actor:
         origin=group.source, service=service, group_labels=group.group_labels or group.common_labels,
         dedup_key=group.dedup_key, escalation_policy=policy, suppressed=suppressed, previous=last,
         started_at=min(starts) if starts and min(starts) <= now else now, external_url=group.external_url,
-        runbook_url=str(runbook or ""), record=False,
+        runbook_url=str(runbook or ""), record=False, number=connection.vendor != "postgresql",
     )
     return incident, False
 
@@ -204,7 +258,8 @@ def _ingest_locked(group: GroupIn, actor: Actor, source: str) -> IntakeResult:
     result.firing, result.resolved_alerts = len(firing), len(resolved)
     incident = (Incident.objects.select_for_update(of=("self",)).filter(group_key=group.group_key)
                 .exclude(status=Incident.Status.RESOLVED).first())
-    before = _existing(group.source, [a.fingerprint for a in group.alerts])
+    pg = connection.vendor == "postgresql"
+    before = None if pg else _existing(group.source, [a.fingerprint for a in group.alerts])
     labels = {**group.common_labels, **group.group_labels}
     window = selectors.maintenance_window_for(labels, now) if firing else None
     suppressed = window is not None
@@ -213,6 +268,8 @@ def _ingest_locked(group: GroupIn, actor: Actor, source: str) -> IntakeResult:
     if incident is None and firing:
         rule = selectors.routing_rule_for(labels)
         if rule is not None and rule.threshold_count:
+            if before is None:
+                before = _existing(group.source, [a.fingerprint for a in group.alerts])
             _upsert(_rows(group, firing, None, now, suppressed), move_incident=True)
             span = timedelta(seconds=rule.threshold_window_seconds or 300)
             count = Alert.objects.filter(source=group.source, group_key=group.group_key, status=FIRING,
@@ -229,10 +286,15 @@ def _ingest_locked(group: GroupIn, actor: Actor, source: str) -> IntakeResult:
                                  incident__isnull=True).update(incident=incident)
 
     incident_id = incident.pk if incident is not None else None
-    _upsert(_rows(group, firing, incident_id, now, suppressed), move_incident=True)
-    # resolves keep the alert's incident; a resolve never seen firing is recorded only with an open incident
-    known_resolved = [a for a in resolved if a.fingerprint in before or incident_id is not None]
-    _upsert(_rows(group, known_resolved, incident_id, now, False), move_incident=False)
+    if before is None:  # PostgreSQL: everything below in one statement
+        before = _ingest_pg(group, incident_id, now, suppressed, number=result.opened)
+    else:
+        _upsert(_rows(group, firing, incident_id, now, suppressed), move_incident=True)
+        # resolves keep the alert's incident; a resolve never seen firing is recorded only with an open incident
+        known_resolved = [a for a in resolved if a.fingerprint in before or incident_id is not None]
+        _upsert(_rows(group, known_resolved, incident_id, now, False), move_incident=False)
+        if pg and result.opened:  # the merged statement did not run: number = id here
+            Incident.objects.filter(pk=incident_id).update(number=incident_id)
     if incident is None:
         return result
     result.incident_id = incident.pk

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from opsportal.catalog.models import Service
@@ -22,6 +23,11 @@ OPEN = "triggered,acknowledged"
 SILENCE_CHOICES = [(0, "no silence"), (30, "30 min"), (60, "1 h"), (240, "4 h"), (1440, "24 h")]
 
 
+# what a row shows (the list never needs the labels, payload-sized JSON or escalation state)
+_ROW_FIELDS = ("id", "number", "title", "status", "severity", "suppressed", "started_at", "service__name",
+               "assignee__username")
+
+
 def _filters(request) -> dict:
     status = request.GET.get("status", "open")
     if status not in {"open", "all", *Incident.Status.values}:
@@ -36,7 +42,7 @@ def _rows(filters: dict):
     status = {"open": OPEN, "all": None}.get(filters["status"], filters["status"])
     qs = selectors.incident_list(status=status, severity=filters["severity"] or None,
                                  service=filters["service"] or None)
-    return list(qs.order_by("severity", "started_at", "pk")[:LIST_LIMIT])
+    return list(qs.order_by("severity", "started_at", "pk").only(*_ROW_FIELDS)[:LIST_LIMIT])
 
 
 def _page_context(request, title: str) -> dict:
@@ -52,8 +58,12 @@ def _page_context(request, title: str) -> dict:
 
 def _list_context(request) -> dict:
     filters = _filters(request)
+    query = request.GET.urlencode()
+    base = reverse("incidents-ops:list")
+    # rows link to f"{base}{pk}/" and f"{base}{pk}/act/": one reverse() per page, not three per row
+    # (200 rows: 600 reverse() calls were a third of the page's time, bench/incidents (c))
     return {"incidents": _rows(filters), "filters": filters, "can_act": can_act(request.user),
-            "query": request.GET.urlencode(), "limit": LIST_LIMIT}
+            "query": query, "limit": LIST_LIMIT, "base": base, "next_url": f"{base}?{query}" if query else base}
 
 
 @require_GET

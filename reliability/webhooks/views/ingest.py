@@ -12,9 +12,13 @@ provider retries, never a false 2xx).
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
-from django.db import DatabaseError, IntegrityError
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, close_old_connections
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -100,6 +104,47 @@ def ingest(request, slug: str):
         return _ingest(request, slug)
     finally:
         WEBHOOK_INGEST_DURATION_SECONDS.observe(time.perf_counter() - started)
+
+
+# --- under ASGI ------------------------------------------------------------------------------
+# Django runs a sync view under ASGI through sync_to_async(thread_sensitive=True): in a
+# thread made for each request (Django's ThreadSensitiveContext), reached again after
+# every sync middleware, and that thread opens its database connection anew (a pool
+# checkout). The ASGI lean URLconf (opsportal.lean_urls_asgi) routes here instead: the
+# lean chain's middleware is async-capable, so the request stays on the event loop and the
+# view's sync body -- the same ``_ingest`` -- runs in one hop on a small pool of long-lived
+# threads, at most as many as the process's database pool holds (bench/webhooks (c)).
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def ingest_threads() -> int:
+    return max(1, int(getattr(settings, "WEBHOOK_INGEST_THREADS", 0) or settings.DATABASE_POOL_MAX_SIZE))
+
+
+def _ingest_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=ingest_threads(), thread_name_prefix="webhook-ingest")
+        return _executor
+
+
+def _ingest_in_thread(request, slug: str):
+    # What Django's request_started/request_finished do for the request's own thread, done
+    # here for this one: a broken or expired connection is dropped, and afterwards the
+    # connection goes back to the pool (CONN_MAX_AGE=0 under the pool) or stays for its age.
+    close_old_connections()
+    try:
+        return ingest(request, slug)
+    finally:
+        close_old_connections()
+
+
+@csrf_exempt
+async def ingest_async(request, slug: str):
+    """The same view for the ASGI handler: identical answers, one thread hop."""
+    return await sync_to_async(_ingest_in_thread, thread_sensitive=False, executor=_ingest_executor())(request, slug)
 
 
 def _ingest(request, slug: str):
