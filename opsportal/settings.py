@@ -397,6 +397,12 @@ INCIDENT_SILENCE_MAX_ATTEMPTS = 120  # then it is marked failed (an hour at the 
 # silence comments fall back to http://localhost:8000.
 OPSPORTAL_BASE_URL = os.environ.get("OPSPORTAL_BASE_URL", "")
 INCIDENT_NOTIFY_RETRY_POLICY = os.environ.get("INCIDENT_NOTIFY_RETRY_POLICY", "notify")
+# incidents (notifications): pages of one round sent concurrently; a failed page with no fallback is
+# rescheduled durably (30 s, 1 m, 2 m, … capped at 15 m, ±10 %) and marked failed after the last attempt
+INCIDENT_NOTIFY_CONCURRENCY = int(os.environ.get("INCIDENT_NOTIFY_CONCURRENCY", "16"))
+INCIDENT_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("INCIDENT_NOTIFY_MAX_ATTEMPTS", "6"))
+INCIDENT_NOTIFY_RETRY_BASE_SECONDS = 30
+INCIDENT_NOTIFY_RETRY_MAX_SECONDS = 900
 ALERT_INTAKE_MAX_BYTES = 4 * 1024 * 1024  # Alertmanager batches; larger bodies are answered 413
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "")
 SLOW_QUERY_MS = int(os.environ.get("SLOW_QUERY_MS", "500"))
