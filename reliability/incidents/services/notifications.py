@@ -42,7 +42,9 @@ claimed it, and its idempotency key travels with every attempt.
 (``INCIDENT_NOTIFY_RETRY_BASE_SECONDS`` × 2ⁿ⁻¹, capped at
 ``INCIDENT_NOTIFY_RETRY_MAX_SECONDS``, ±10 % jitter), swept by the beat task, until
 ``INCIDENT_NOTIFY_MAX_ATTEMPTS`` attempts; then it is ``failed``. Each reschedule and the
-final failure is a timeline entry, an audit entry and an outbox event.
+final failure is a timeline entry, an audit entry and an outbox event. A configuration
+fault (no address, no URL, a bad URL or secret, a user without a number) fails at once:
+retrying cannot fix it.
 """
 
 from __future__ import annotations
@@ -66,7 +68,13 @@ from audit.services import audit_record
 from opsportal.events.services import emit
 from reliability.incidents import metrics
 from reliability.incidents.escalation import messages
-from reliability.incidents.models import Incident, IncidentEvent, Notification, NotificationChannel, mask_phone
+from reliability.incidents.models import (
+    Incident,
+    IncidentEvent,
+    Notification,
+    NotificationChannel,
+    mask_phone,
+)
 from reliability.incidents.names import Action, Event
 from reliability.incidents.runbooks_link import attached_runbook
 from reliability.incidents.services._common import SYSTEM_ACTOR, text, timeline
@@ -82,9 +90,10 @@ MAX_FALLBACK_DEPTH = 3
 class SendFailed(Exception):
     """The channel did not take the page (after the policy's retries, or its breaker is open)."""
 
-    def __init__(self, message: str, *, circuit_open: bool = False) -> None:
+    def __init__(self, message: str, *, circuit_open: bool = False, permanent: bool = False) -> None:
         super().__init__(message)
         self.circuit_open = circuit_open
+        self.permanent = permanent  # a configuration fault (no address, bad URL): retrying cannot help
 
 
 # --- links ---------------------------------------------------------------------------------
@@ -129,7 +138,7 @@ def _post(channel: NotificationChannel, url: str, *, body: bytes, headers: dict)
     from reliability.breakers import CircuitOpenError
 
     if not url:
-        raise SendFailed("the channel has no url")
+        raise SendFailed("the channel has no url", permanent=True)
     try:
         resp = http.request("POST", url, target=channel.breaker_name, content=body, timeout=5.0,
                             headers={"content-type": "application/json", **headers},
@@ -139,7 +148,7 @@ def _post(channel: NotificationChannel, url: str, *, body: bytes, headers: dict)
     except http.OutboundError as exc:
         raise SendFailed(str(exc)) from exc
     except ValueError as exc:  # not an absolute http(s) URL
-        raise SendFailed(f"bad url: {exc}") from exc
+        raise SendFailed(f"bad url: {exc}", permanent=True) from exc
     if not 200 <= resp.status_code < 300:
         raise SendFailed(f"HTTP {resp.status_code}")
 
@@ -147,7 +156,7 @@ def _post(channel: NotificationChannel, url: str, *, body: bytes, headers: dict)
 def _send_email(to: list[str], page: messages.Page) -> None:
     to = [a for a in to if isinstance(a, str) and "@" in a]
     if not to:
-        raise SendFailed("no email address to send to")
+        raise SendFailed("no email address to send to", permanent=True)
     subject, body = messages.email(page)
     try:
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, to, fail_silently=False)
@@ -176,27 +185,27 @@ def _send(n: Notification, page: messages.Page, phone: str = "") -> None:
             try:
                 headers["webhook-signature"] = sign_standard(config["secret"], msg_id=key, timestamp=ts, body=body)
             except ValueError as exc:
-                raise SendFailed(f"bad signing secret: {exc}") from exc
+                raise SendFailed(f"bad signing secret: {exc}", permanent=True) from exc
         _post(channel, config.get("url", ""), body=body, headers=headers)
     elif channel.kind == NotificationChannel.Kind.EMAIL:
         _send_email(list(config.get("to") or []), page)
     elif channel.kind == NotificationChannel.Kind.SMS:
         if n.user_id is not None:  # a per-user text: the user's own number only
             if not phone:
-                raise SendFailed("the user has no phone number")
+                raise SendFailed("the user has no phone number", permanent=True)
             auth = {"Authorization": f"Bearer {config['token']}"} if config.get("token") else {}
             _post(channel, config.get("url", ""), body=json.dumps({"to": phone, "body": messages.sms(page)}).encode(),
                   headers={"Idempotency-Key": key, **auth})
             return
         numbers = [str(x) for x in (config.get("to") or [])]
         if not numbers:
-            raise SendFailed("no phone number to send to")
+            raise SendFailed("no phone number to send to", permanent=True)
         auth = {"Authorization": f"Bearer {config['token']}"} if config.get("token") else {}
         for i, number in enumerate(numbers):
             _post(channel, config.get("url", ""), body=json.dumps({"to": number, "body": messages.sms(page)}).encode(),
                   headers={"Idempotency-Key": f"{key}:{i}", **auth})
     else:
-        raise SendFailed(f"unknown channel kind {channel.kind!r}")
+        raise SendFailed(f"unknown channel kind {channel.kind!r}", permanent=True)
 
 
 # --- claim, send, record ---------------------------------------------------------------------
@@ -250,7 +259,7 @@ def _target_label(n: Notification) -> str:
 
 
 @transaction.atomic
-def _record(notification_id: int, result: str, error: str = "") -> tuple[str, int | None]:
+def _record(notification_id: int, result: str, error: str = "", *, permanent: bool = False) -> tuple[str, int | None]:
     """Write the outcome (sent, cancelled, failed → fell_back, retrying or failed): what it became, and the
     fallback row's id when one was made."""
     n = (Notification.objects.select_for_update(of=("self",)).select_related("incident", "channel", "user",
@@ -286,7 +295,7 @@ def _record(notification_id: int, result: str, error: str = "") -> tuple[str, in
             fallback_id = row.pk
             data["fallback"] = fallback.name
             kind, event, result = Kind.NOTIFICATION_FELL_BACK, Event.NOTIFICATION_FELL_BACK, "fell_back"
-        elif n.attempts < max_attempts():
+        elif not permanent and n.attempts < max_attempts():
             retry_at = now + retry_delay(n.attempts)  # stays pending: the beat sweep sends it again then
             data.update(retry_at=retry_at.isoformat(), max_attempts=max_attempts())
             kind, event, result = Kind.NOTIFICATION_RETRY, Event.NOTIFICATION_RETRY_SCHEDULED, "retrying"
@@ -361,13 +370,14 @@ def _outgoing(notification_id: int) -> _Outgoing:
     return _Outgoing(n, page_for(n.incident, n), phone)
 
 
-def _send_safely(out: _Outgoing) -> str | None:
-    """Send on the pool; the error text, or None when the channel took the page. Never raises."""
+def _send_safely(out: _Outgoing) -> tuple[str, bool] | None:
+    """Send on the pool; (error text, permanent?), or None when the channel took the page. Never raises."""
     n = out.notification
+    permanent = False
     try:
         _send(n, out.page, out.phone)
     except SendFailed as exc:
-        error = str(exc)
+        error, permanent = str(exc), exc.permanent
     except Exception as exc:  # a bug or an unexpected client error must not sink the round
         error = f"{type(exc).__name__}"
     else:
@@ -375,7 +385,7 @@ def _send_safely(out: _Outgoing) -> str | None:
     # the error text never holds a number (the body is not in it); the target is masked anyway
     log.warning("page %s on %s failed: %s", n.pk, _kind(n), error.replace(out.phone, mask_phone(out.phone))
                 if out.phone else error)
-    return error
+    return error, permanent
 
 
 def _deliver_round(claims: list[_Claim]) -> list[tuple[str, int | None]]:
@@ -390,12 +400,12 @@ def _deliver_round(claims: list[_Claim]) -> list[tuple[str, int | None]]:
         futures = [pool.submit(_send_safely, out) for out in outgoing]
         errors = None
     for i, out in enumerate(outgoing):
-        error = errors[i] if futures is None else futures[i].result()
+        failure = errors[i] if futures is None else futures[i].result()
         n = out.notification
-        if error is None:
+        if failure is None:
             results.append(_record(n.pk, "sent"))
         else:
-            results.append(_record(n.pk, "failed", error))
+            results.append(_record(n.pk, "failed", failure[0], permanent=failure[1]))
     return results
 
 
