@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "reliability.breakers",
     "reliability.webhooks",
     "reliability.incidents",
+    "reliability.reports",  # reports: the reliability report and its weekly snapshots
     "runbooks",
 ]
 
@@ -242,6 +244,9 @@ CELERY_BEAT_SCHEDULE = {
     "incidents-sweep-escalations": {"task": "incidents.sweep_escalations", "schedule": 5.0},  # ≤ 30 s late
     "incidents-sweep-notifications": {"task": "incidents.sweep_notifications", "schedule": 15.0},
     "incidents-sweep-maintenance": {"task": "incidents.sweep_maintenance", "schedule": 10.0},
+    # reports: Mondays 00:30 UTC, the reliability report of the ISO week that just ended
+    "reports-weekly-snapshot": {"task": "reports.store_weekly_snapshot",
+                                "schedule": crontab(minute=30, hour=0, day_of_week="mon")},
 }
 # Where audit.anchor_chain appends head hashes (one JSON line per run). Point it at storage the
 # database's users cannot write (another volume, a log shipper's input) in production.

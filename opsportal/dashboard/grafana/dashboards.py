@@ -106,7 +106,7 @@ def slo_overview() -> dict:
                        thresholds=[(1, "yellow"), (3, "orange"), (6, "red"), (14.4, "dark-red")],
                        description="Error ratio over the window ÷ (1 − objective). Page tiers: 1h/5m × 14.4, "
                                    "6h/30m × 6; ticket tiers: 1d/2h × 3, 3d/6h × 1."), w=16)
-    lay.add(stat("Fastest burn (1h)", (f'max by (slo) (slo_burn_rate{{slo=~"$slo", window="1h"}})', "{{slo}}"),
+    lay.add(stat("Fastest burn (1h)", ('max by (slo) (slo_burn_rate{slo=~"$slo", window="1h"})', "{{slo}}"),
                  thresholds=[(6, "orange"), (14.4, "red")]), w=8)
     lay.row("Prometheus SLIs (recording rules from export_slo_rules)")
     lay.add(timeseries("SLI error ratio (5m)", (f"slo:sli_error:ratio_rate5m{sel}", "{{slo}}"),
