@@ -60,4 +60,18 @@ class ReliabilityReportView(APIView):
         return response
 
 
+class ReliabilityReportCSVView(ReliabilityReportView):
+    """``/api/v1/reports/reliability.csv``: the same report, always CSV (its own OpenAPI operation)."""
+
+    @extend_schema(
+        operation_id="v1_reports_reliability_csv",
+        parameters=[OpenApiParameter("period", OpenApiTypes.STR, description=f"default 30d; {FORMS}")],
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="section,service,item,metric,value"),
+                   400: OpenApiResponse(description="problem+json: the period cannot be read")},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
 reliability_report_view = ReliabilityReportView.as_view()
+reliability_report_csv_view = ReliabilityReportCSVView.as_view()

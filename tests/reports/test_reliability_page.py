@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import asgi_live_server, browser, login, page  # noqa: F401 - fixtures
+from tests.e2e.conftest import asgi_live_server, browser, login, page  # noqa: F401, F811 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = Path(os.environ.get("REPORT_SCREENSHOTS", "/tmp/report-screenshots"))
@@ -17,7 +17,7 @@ URL = "/ops/reports/reliability/"
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_the_page_shows_the_report_and_prints_clean(world, asgi_live_server, support_user, browser, width):
+def test_the_page_shows_the_report_and_prints_clean(world, asgi_live_server, support_user, browser, width):  # noqa: F811
     context = browser.new_context(viewport={"width": width, "height": 900})
     context.set_default_timeout(15_000)
     pg = context.new_page()
