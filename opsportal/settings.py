@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "reliability.breakers",
     "reliability.webhooks",
     "reliability.incidents",
+    "reliability.reports",  # reports: the reliability report and its weekly snapshots
     "runbooks",
 ]
 
@@ -253,6 +255,9 @@ CELERY_BEAT_SCHEDULE = {
                           "schedule": float(os.environ.get("HEALTH_PROBE_INTERVAL_SECONDS", "60"))},
     "health-sweep-workers": {"task": "health.sweep_workers", "schedule": 15.0},
     "health-purge-events": {"task": "health.purge_events", "schedule": 3600.0},
+    # reports: Mondays 00:30 UTC, the reliability report of the ISO week that just ended
+    "reports-weekly-snapshot": {"task": "reports.store_weekly_snapshot",
+                                "schedule": crontab(minute=30, hour=0, day_of_week="mon")},
 }
 # Non-critical task types are rate limited per worker (Celery task_annotations; docs/health.md):
 # housekeeping must never crowd out deliveries, escalations and intake on a busy worker.
@@ -272,8 +277,6 @@ RESTORE_DRILL_ENABLED = env_bool("RESTORE_DRILL_ENABLED", default=False)
 RESTORE_DRILL_GRACE_SECONDS = float(os.environ.get("RESTORE_DRILL_GRACE_SECONDS", "900"))
 CELERY_IMPORTS = ("reliability.health.restore.tasks",)  # autodiscovery finds only <app>.tasks
 if RESTORE_DRILL_ENABLED:
-    from celery.schedules import crontab  # noqa: E402
-
     CELERY_BEAT_SCHEDULE["health-restore-drill"] = {
         "task": "health.restore_drill", "schedule": crontab(minute=30, hour=3, day_of_week="sun"),
     }
@@ -431,6 +434,12 @@ INCIDENT_SILENCE_MAX_ATTEMPTS = 120  # then it is marked failed (an hour at the 
 # silence comments fall back to http://localhost:8000.
 OPSPORTAL_BASE_URL = os.environ.get("OPSPORTAL_BASE_URL", "")
 INCIDENT_NOTIFY_RETRY_POLICY = os.environ.get("INCIDENT_NOTIFY_RETRY_POLICY", "notify")
+# incidents (notifications): pages of one round sent concurrently; a failed page with no fallback is
+# rescheduled durably (30 s, 1 m, 2 m, … capped at 15 m, ±10 %) and marked failed after the last attempt
+INCIDENT_NOTIFY_CONCURRENCY = int(os.environ.get("INCIDENT_NOTIFY_CONCURRENCY", "16"))
+INCIDENT_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("INCIDENT_NOTIFY_MAX_ATTEMPTS", "6"))
+INCIDENT_NOTIFY_RETRY_BASE_SECONDS = 30
+INCIDENT_NOTIFY_RETRY_MAX_SECONDS = 900
 ALERT_INTAKE_MAX_BYTES = 4 * 1024 * 1024  # Alertmanager batches; larger bodies are answered 413
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "")
 SLOW_QUERY_MS = int(os.environ.get("SLOW_QUERY_MS", "500"))

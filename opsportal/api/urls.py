@@ -21,5 +21,6 @@ urlpatterns = [
     path("degradation/", include("reliability.health.degradation.urls")),  # health-degrade
     path("webhooks/", include("reliability.webhooks.urls")),
     path("", include("reliability.incidents.urls")),
+    path("", include("reliability.reports.urls")),
     path("", include(router.urls)),
 ]

@@ -23,6 +23,7 @@ from reliability.incidents.models import (
     RoutingRule,
     SeverityMapping,
     Silence,
+    UserContact,
 )
 from reliability.incidents.names import Source
 from reliability.incidents.services import (
@@ -30,6 +31,7 @@ from reliability.incidents.services import (
     incident_acknowledge,
     incident_assign,
     incident_resolve,
+    user_contact_set,
 )
 
 
@@ -228,3 +230,26 @@ class OnCallRotationAdmin(admin.ModelAdmin):
 class NotificationChannelAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "fallback", "enabled")
     list_filter = ("kind", "enabled")
+
+
+@admin.register(UserContact)
+class UserContactAdmin(admin.ModelAdmin):
+    """Phone numbers for SMS pages: listed masked; saved through the service (masked audit entry)."""
+
+    list_display = ("user", "masked_phone", "updated_at")
+    search_fields = ("user__username",)
+    fields = ("user", "phone_number")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("user",) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        contact = user_contact_set(user=obj.user, phone_number=form.cleaned_data["phone_number"],
+                                   actor=Actor.from_request(request), source=Source.ADMIN)
+        obj.pk = contact.pk
+
+    def delete_model(self, request, obj):
+        user_contact_set(user=obj.user, phone_number="", actor=Actor.from_request(request), source=Source.ADMIN)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # clearing the number (an audited change) is the way to remove it

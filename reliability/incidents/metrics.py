@@ -9,7 +9,7 @@ from prometheus_client.registry import REGISTRY
 # source: alertmanager, events, portal. result: accepted, malformed, unauthorized, unavailable.
 ALERTS_RECEIVED = Counter("alerts_received", "Alerts received by source and result", ["source", "result"])
 INCIDENTS_TOTAL = Counter("incidents", "Incidents opened (new or reopened) by severity and source", ["severity", "source"])
-# channel: slack, webhook, email, sms, user. result: sent, failed, fell_back, cancelled.
+# channel: slack, webhook, email, sms, user. result: sent, failed, fell_back, cancelled, retrying.
 NOTIFICATIONS_TOTAL = Counter("notifications", "Pages sent by channel kind and result", ["channel", "result"])
 _BUCKETS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 INCIDENT_ACK_SECONDS = Histogram("incident_ack_seconds", "Time from start to acknowledgement (MTTA)",

@@ -20,6 +20,8 @@ class Action(enum.StrEnum):
     SILENCE_EXPIRE = "silence.expire"
     ESCALATION_STEP = "escalation.step"
     NOTIFICATION_SEND = "notification.send"
+    NOTIFICATION_RETRY = "notification.retry"  # a failed page without fallback rescheduled (durable backoff)
+    CONTACT_SET = "notification.contact_set"  # a user's phone number set or cleared (masked in the entry)
     INCIDENT_ACK_EXPIRE = "incident.ack_expire"
     ESCALATION_POLICY_CREATE = "escalation.policy_create"
     CHANNEL_CREATE = "notification.channel_create"
@@ -54,6 +56,8 @@ class Event(enum.StrEnum):
     NOTIFICATION_SENT = "incident.notification_sent"
     NOTIFICATION_FAILED = "incident.notification_failed"
     NOTIFICATION_FELL_BACK = "incident.notification_fell_back"
+    NOTIFICATION_RETRY_SCHEDULED = "incident.notification_retry_scheduled"
+    CONTACT_CHANGED = "incident.contact_changed"  # a user's paging contact (number masked)
     INCIDENT_ACK_EXPIRED = "incident.ack_expired"
     ESCALATION_POLICY_CREATED = "incident.escalation_policy_created"
     CHANNEL_CHANGED = "incident.channel_changed"  # a notification channel created or edited

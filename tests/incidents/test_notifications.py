@@ -67,7 +67,8 @@ def test_sms_posts_to_and_body_per_number_with_the_token(receiver):
     assert all(json.loads(s.body)["body"].startswith("[P0] #") for s in receiver.seen)
 
 
-def test_email_channel_and_a_failure_without_fallback(receiver, make_user):
+def test_email_channel_and_a_failure_without_fallback(receiver, make_user, settings):
+    settings.INCIDENT_NOTIFY_MAX_ATTEMPTS = 1  # one try, then given up (the durable retry: test_notify_retry.py)
     mailbox = NotificationChannel.objects.create(name="mail", kind="email", config={"to": ["team@example.test"]})
     broken = NotificationChannel.objects.create(name="broken", kind="slack", config={"url": receiver.url})
     receiver.respond(400)

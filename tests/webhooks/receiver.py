@@ -56,6 +56,8 @@ class Receiver:
         self.release = threading.Event()
         self.hanging = threading.Event()  # set when a request starts hanging
         self.request_seen = threading.Event()
+        self.in_flight = 0  # requests being handled right now
+        self.max_in_flight = 0  # the most ever handled at once (concurrency the client achieved)
         self._server: ThreadingHTTPServer | None = None
 
     # --- behaviour -------------------------------------------------------------------------
@@ -116,14 +118,21 @@ class Receiver:
                     verified = True
                 except Exception:
                     verified = False
-                reply = receiver._next()
-                status: int | None = reply.status
-                if reply.hang:
-                    receiver.hanging.set()
-                    receiver.release.wait(30)
-                    status = None  # whoever sent it is gone (killed) or timed out
-                elif reply.delay:
-                    time.sleep(reply.delay)
+                with receiver._lock:
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                try:
+                    reply = receiver._next()
+                    status: int | None = reply.status
+                    if reply.hang:
+                        receiver.hanging.set()
+                        receiver.release.wait(30)
+                        status = None  # whoever sent it is gone (killed) or timed out
+                    elif reply.delay:
+                        time.sleep(reply.delay)
+                finally:
+                    with receiver._lock:
+                        receiver.in_flight -= 1
                 receiver._record(Seen(headers.get("webhook-id", ""), headers.get("webhook-timestamp", ""), verified,
                                       status, body, headers, self.path))
                 try:

@@ -16,6 +16,8 @@ from reliability.incidents.models.escalation import (
     OnCallRotation,
     RotationMember,
     RotationOverride,
+    UserContact,
+    mask_phone,
 )
 from reliability.incidents.models.incidents import AlertSource, Incident, IncidentEvent, Severity
 
@@ -37,4 +39,6 @@ __all__ = [
     "Severity",
     "SeverityMapping",
     "Silence",
+    "UserContact",
+    "mask_phone",
 ]

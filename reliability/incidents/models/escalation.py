@@ -7,6 +7,7 @@ assigns an incident its policy.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 
 from reliability.incidents.models.incidents import Incident
@@ -86,6 +87,40 @@ class RotationMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rotation} #{self.position}: {self.user}"
+
+
+PHONE_VALIDATOR = RegexValidator(r"^\+[1-9][0-9]{6,14}$", "an E.164 number: + then 7 to 15 digits, e.g. +46701234567")
+
+
+def mask_phone(number: str) -> str:
+    """What logs, events, audit entries and pages about a page may show of a phone number: its last two digits."""
+    number = (number or "").strip()
+    if not number:
+        return ""
+    return "+" + "•" * max(len(number) - 3, 1) + number[-2:]
+
+
+class UserContact(models.Model):
+    """How to reach a person when paged beyond email: a phone number for SMS (personal data).
+
+    Written only by ``services.contacts.user_contact_set``; shown masked
+    (``mask_phone``) everywhere but the admin form of the row itself.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="incident_contact")
+    phone_number = models.CharField(max_length=16, blank=True, default="", validators=[PHONE_VALIDATOR],
+                                    help_text="E.164, e.g. +46701234567; texted when an SMS channel pages this user")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {mask_phone(self.phone_number)}"
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone_number)
 
 
 class RotationOverride(models.Model):

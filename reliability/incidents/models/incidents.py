@@ -123,6 +123,7 @@ class IncidentEvent(models.Model):
         NOTIFICATION_SENT = "notification_sent", "notification sent"
         NOTIFICATION_FAILED = "notification_failed", "notification failed"
         NOTIFICATION_FELL_BACK = "notification_fell_back", "notification fell back"
+        NOTIFICATION_RETRY = "notification_retry", "notification rescheduled"
         MAINTENANCE = "maintenance", "maintenance window"
         CHECKLIST = "checklist", "runbook checklist"
 

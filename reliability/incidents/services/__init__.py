@@ -2,6 +2,7 @@
 
 from reliability.incidents.services._common import IncidentActionRefused, IncidentClosed
 from reliability.incidents.services.checklist import incident_checklist_tick
+from reliability.incidents.services.contacts import user_contact_set
 from reliability.incidents.services.events import event_process
 from reliability.incidents.services.intake import AlertIn, GroupIn, IntakeResult, alerts_ingest
 from reliability.incidents.services.lifecycle import (
@@ -34,4 +35,5 @@ __all__ = [
     "incident_resolve",
     "incident_unacknowledge",
     "silences_push",
+    "user_contact_set",
 ]

@@ -30,6 +30,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
@@ -125,14 +126,34 @@ def _key(incident: Incident, step: EscalationStep, loop: int, target: str) -> st
     return f"{incident.pk}:{incident.escalation_id}:{step.order}:{loop}:{target}"[:200]
 
 
+def _phone(user) -> str:
+    try:
+        return user.incident_contact.phone_number
+    except ObjectDoesNotExist:
+        return ""
+
+
+def _texts_users(channel) -> bool:
+    """An SMS channel with ``page_users`` texts the step's users and on-call at their own numbers."""
+    return channel.kind == "sms" and bool((channel.config or {}).get("page_users"))
+
+
 def _targets(incident: Incident, step: EscalationStep, loop: int, now: datetime) -> tuple[list[Notification], list]:
-    """The step's notifications (channels, users, the rotation's on-call) and a description for the timeline."""
-    rows, described = [], []
+    """The step's notifications (channels, users, the rotation's on-call) and a description for the timeline.
+
+    Phone numbers never reach the description (it is the timeline and the audit entry): a
+    per-user SMS row is described by channel and username only.
+    """
+    rows, described, per_user = [], [], []
     for channel in step.channels.filter(enabled=True).order_by("pk"):
+        if _texts_users(channel):
+            per_user.append(channel)
+            if not (channel.config or {}).get("to"):
+                continue  # only the users' own numbers
         rows.append(Notification(incident=incident, step=step, loop=loop, channel=channel,
                                  idempotency_key=_key(incident, step, loop, f"c{channel.pk}")))
         described.append({"channel": channel.name, "kind": channel.kind})
-    users = {u.pk: u for u in step.users.filter(is_active=True).order_by("pk")}
+    users = {u.pk: u for u in step.users.filter(is_active=True).select_related("incident_contact").order_by("pk")}
     if step.rotation_id:
         user = oncall_user(step.rotation, now)
         if user is None:
@@ -144,6 +165,14 @@ def _targets(incident: Incident, step: EscalationStep, loop: int, now: datetime)
         rows.append(Notification(incident=incident, step=step, loop=loop, user=user,
                                  idempotency_key=_key(incident, step, loop, f"u{user.pk}")))
         described.append({"user": user.get_username()})
+        for channel in per_user:
+            if not _phone(user):
+                described.append({"channel": channel.name, "kind": channel.kind, "user": user.get_username(),
+                                  "skipped": "no phone number"})
+                continue
+            rows.append(Notification(incident=incident, step=step, loop=loop, channel=channel, user=user,
+                                     idempotency_key=_key(incident, step, loop, f"c{channel.pk}u{user.pk}")))
+            described.append({"channel": channel.name, "kind": channel.kind, "user": user.get_username()})
     return rows, described
 
 
