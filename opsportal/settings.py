@@ -242,6 +242,9 @@ CELERY_BEAT_SCHEDULE = {
     "incidents-sweep-escalations": {"task": "incidents.sweep_escalations", "schedule": 5.0},  # ≤ 30 s late
     "incidents-sweep-notifications": {"task": "incidents.sweep_notifications", "schedule": 15.0},
     "incidents-sweep-maintenance": {"task": "incidents.sweep_maintenance", "schedule": 10.0},
+    # dlq-heal: the self-healing DLQ processor (auto replay on recovery, discard_after) and resolved-item retention.
+    "webhooks-dlq-process": {"task": "webhooks.dlq_process", "schedule": 300.0},
+    "webhooks-dlq-purge-resolved": {"task": "webhooks.dlq_purge_resolved", "schedule": 86_400.0},
 }
 # Where audit.anchor_chain appends head hashes (one JSON line per run). Point it at storage the
 # database's users cannot write (another volume, a log shipper's input) in production.
@@ -420,3 +423,10 @@ from opsportal.observability import logging_config  # noqa: E402
 
 LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
 TESTING = "pytest" in sys.modules
+
+# --- dlq-heal: the self-healing DLQ and delivery pacing (docs/webhooks.md) ---
+DLQ_RESOLVED_RETENTION_DAYS = int(os.environ.get("DLQ_RESOLVED_RETENTION_DAYS", "30"))
+DLQ_RECOVERY_SUCCESS_WINDOW_SECONDS = 600  # "a recent success" for the processor's health check
+WEBHOOK_PACING_BURST_SECONDS = 0.2  # token bucket capacity = max(1, rate × this)
+WEBHOOK_PACING_MAX_WAIT_SECONDS = 5.0  # a send waits at most this for its slot, else it is deferred (paced)
+WEBHOOK_BREAKER_DEFER_MAX_SECONDS = 99_305  # the default schedule's span: then dead-lettered as breaker_open

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from opsportal.common.text import has_nul
 from reliability.webhooks.classes import FailureClass
@@ -178,3 +178,9 @@ def dlq_depth() -> int:
 def alert_threshold() -> int:
     """The open depth above which the DLQ alarm fires (``DLQ_ALERT_THRESHOLD``)."""
     return int(getattr(settings, "DLQ_ALERT_THRESHOLD", DEFAULT_ALERT_THRESHOLD))
+
+
+def dlq_depth_by_class() -> dict[str, int]:
+    """Open items per failure class (``dlq_messages_total{class}``)."""
+    rows = dlq_open().values("failure_class").annotate(n=Count("id")).order_by()
+    return {row["failure_class"]: row["n"] for row in rows}
