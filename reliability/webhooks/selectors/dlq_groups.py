@@ -43,7 +43,7 @@ class DlqGroup:
 
 def dlq_groups(*, filters: DlqFilter | dict | None = None, limit: int | None = None) -> list[DlqGroup]:
     """Open items grouped by signature, the largest group first."""
-    qs = dlq_open().filter(DlqFilter.of(filters).q())
+    qs = dlq_open().filter(DlqFilter.of(filters).q()).exclude(group_signature="")  # unclassified: no group
     rows = list(
         qs.values("group_signature", "destination_id", "destination__name", "destination__dlq_strategies",
                   "failure_class", "status_code", "signature_text")

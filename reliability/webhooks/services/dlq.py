@@ -216,7 +216,7 @@ def dlq_retry(
         actor=actor,
         action=Action.DLQ_RETRY,
         target=_target(ids, one),
-        changes={"resolution": ["open", "retried"], "count": len(ids), "ids": ids, "filter": scope, "replay": replay.pk,
+        changes={"resolution": ["open", "retried"], "count": len(ids), "ids": ids, "filter": scope,
                  **({"strategy": strategy} if strategy else {})},
         reason=reason,
         source=source,
