@@ -38,7 +38,7 @@ from audit.services import audit_record
 from opsportal.common.text import has_nul
 from opsportal.events.models import OutboxEvent
 from opsportal.events.services import emit
-from reliability.webhooks.dispatch import deliveries_dispatch
+from reliability.webhooks import dispatch
 from reliability.webhooks.metrics import retries_counted
 from reliability.webhooks.models import Delivery, DlqReplay, WebhookFailure
 from reliability.webhooks.names import Action, Event
@@ -145,7 +145,7 @@ def dlq_retry(
     dry_run: bool = False,
     strategy: str = "",
     limit: int | None = None,
-    dispatch: bool = True,
+    dispatch_after_commit: bool = True,
 ) -> DlqRetryResult:
     """Replay OPEN DLQ items: by ``failure_ids``, and/or ``filters``, and/or entered since ``since``.
 
@@ -163,7 +163,7 @@ def dlq_retry(
     Every retry is a ``DlqReplay`` row (the live progress reads it);
     ``strategy`` names the recovery strategy that decided an automatic replay
     (the DLQ processor), recorded in the audit entry. ``limit`` takes at most
-    that many items (the oldest first). ``dispatch=False`` leaves the sending
+    that many items (the oldest first). ``dispatch_after_commit=False`` leaves the sending
     to the caller (the processor's inline probe) or the beat sweep.
     """
     requested = _ids(failure_ids)
@@ -222,10 +222,10 @@ def dlq_retry(
         source=source,
     )
     emit(Event.DLQ_RETRIED, _target(ids, one), {"count": len(ids), **_event_ids(ids), "filter": scope, "source": source,
-                                                "replay": replay.pk, "strategy": strategy})
+                                                **({"strategy": strategy} if strategy else {})})
 
-    if dispatch:
-        deliveries_dispatch(delivery_ids)
+    if dispatch_after_commit:
+        dispatch.deliveries_dispatch(delivery_ids)
     transaction.on_commit(lambda: retries_counted(source, len(ids)))
     return DlqRetryResult(ids=tuple(ids), delivery_ids=tuple(delivery_ids), skipped=skipped, filter=scope)
 

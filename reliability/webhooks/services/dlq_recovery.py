@@ -118,13 +118,14 @@ def _discard_old(destination: WebhookDestination, source: WebhookSource | None, 
 
 
 def _replay(destination: WebhookDestination, source: WebhookSource | None, classes: list[str], run: ProcessorRun,
-            *, limit: int | None = None, dispatch: bool = True, reason: str) -> list[int]:
+            *, limit: int | None = None, dispatch_after_commit: bool = True, reason: str) -> list[int]:
     filters = {"destination": str(destination.pk), "source": source.slug if source else "portal",
                "failure_class": ",".join(classes)}
     by_class = dict(dlq_open().filter(destination=destination, source=source, failure_class__in=classes)
                     .values_list("id", "failure_class")) if limit is None else {}
     result = dlq_retry(filters=filters, reason=reason, actor=PROCESSOR_ACTOR, source=PROCESSOR,
-                       strategy=Strategy.AUTO_REPLAY, limit=limit, dispatch=dispatch)
+                       strategy=Strategy.AUTO_REPLAY, limit=limit,
+                       dispatch_after_commit=dispatch_after_commit)
     if limit is not None:
         by_class = dict(WebhookFailure.objects.filter(pk__in=result.ids).values_list("id", "failure_class"))
     for pk in result.ids:
@@ -168,7 +169,7 @@ def dlq_process(*, probe: Probe, now: datetime | None = None) -> ProcessorRun:
         if verdict == "probe":
             source_id, classes = next(iter(by_source.items()))
             probed = _replay(destination, sources.get(source_id) if source_id else None, classes, run, limit=1,
-                             dispatch=False, reason=f"probe of the recovered destination ({why})")
+                             dispatch_after_commit=False, reason=f"probe of the recovered destination ({why})")
             if not probed:
                 continue
             run.probes += 1
