@@ -23,6 +23,7 @@ from audit.actors import Actor
 from audit.models import AuditEntry
 from reliability.breakers import BreakerConfig, declare
 from reliability.breakers.runtime import default_registry
+from reliability.breakers.services import breaker_disable, breaker_register
 from reliability.webhooks.engine import deliveries_attempt, deliveries_sweep
 from reliability.webhooks.engine.pace import burst_for, pacing_reset
 from reliability.webhooks.models import Delivery, WebhookFailure
@@ -60,8 +61,14 @@ def _probe(delivery_ids):
 
 
 def _tolerant(destination) -> None:
-    """This process's breaker for the destination never trips: the subject here is the DLQ."""
+    """The destination's breaker stays out of it in every process (disabled: shared through Redis): the subject is the DLQ.
+
+    Otherwise the worker's breaker, with the default config, could open on the failures this process
+    recorded while the receiver was down, and defer the replays to a sweep no beat runs here.
+    """
     declare(destination.breaker_name, BreakerConfig(minimum_calls=10_000))
+    breaker_register(name=destination.breaker_name, config=BreakerConfig(minimum_calls=10_000))
+    breaker_disable(name=destination.breaker_name, actor=OPERATOR, reason="test: the DLQ is the subject", source="test")
 
 
 def _processor_entries():

@@ -79,7 +79,7 @@ class ProcessorRun:
 
 def destination_health(destination: WebhookDestination, *, now: datetime) -> tuple[str, str]:
     """("healthy" | "probe" | "wait", why): may its auto-replay items go back now?"""
-    state = breaker(destination.breaker_name).state
+    state = breaker(destination.breaker_name).state  # "disabled" (an operator took it out) counts as closed
     if state in ("open", "forced_open"):
         return "wait", f"breaker {state}"
     if not destination.enabled:
@@ -175,7 +175,7 @@ def dlq_process(*, probe: Probe, now: datetime | None = None) -> ProcessorRun:
             run.probes += 1
             probe(probed)
             delivered = Delivery.objects.filter(pk__in=probed, status=Delivery.Status.DELIVERED).count() == len(probed)
-            if not delivered or breaker(destination.breaker_name).state != "closed":
+            if not delivered or breaker(destination.breaker_name).state not in ("closed", "disabled"):
                 run.probe_failures += 1
                 run.waiting[destination.name] = "the probe replay failed"
                 failure_class = classes[0]
