@@ -98,6 +98,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-replay", action="store_true")
     parser.add_argument("--skip-paced", action="store_true", help="skip (b2), the replay paced at 500/s")
+    parser.add_argument("--paced-rate", type=float, default=float(env("BENCH_WEBHOOKS_PACED_RATE", str(PACED_RATE))))
+    parser.add_argument("--paced-items", type=int, default=None, help="items of the paced run (default: --replay-items)")
     parser.add_argument("--skip-serving", action="store_true")
     parser.add_argument("--serving-seconds", type=int, default=int(env("BENCH_WEBHOOKS_SERVING_SECONDS", "5")),
                         help="wrk duration per server x target per round in (c)")
@@ -405,7 +407,7 @@ def paced_report(unpaced: dict | None, paced: dict) -> list[str]:
                      st.get("max_per_second", "-"), st["duplicates"], r["lost"]])
         verdicts[name] = (window, recv_rate, st, r)
     out.append(
-        "- (b2, dlq-heal) The same 10,000-item replay, unpaced and to a destination with `rate_limit_per_second` "
+        f"- (b2, dlq-heal) The same replay ({paced['items']:,} items paced), unpaced and to a destination with `rate_limit_per_second` "
         f"= {limit:.0f} (token bucket in Redis shared by the worker's processes; burst allowance "
         f"max(1, rate × 0.2 s) = {burst:.0f}). Receiver rate = items / (first → last request); max/s = the most "
         "requests in any sliding one-second window at the receiver."
@@ -536,14 +538,18 @@ def main(argv=None) -> int:
     ensure_database(db_url)
     check_redis(broker_url)
     env = django_env(SETTINGS, DATABASE_URL=db_url, REDIS_URL=broker_url, LOG_FORMAT="json",
-                     LOG_LEVEL=os.environ.get("BENCH_WEBHOOKS_LOG_LEVEL", "INFO"))
+                     LOG_LEVEL=os.environ.get("BENCH_WEBHOOKS_LOG_LEVEL", "INFO"),
+                     # the receivers are on loopback: the production outbound policy refuses it unless listed
+                     OPSPORTAL_OUTBOUND_ALLOWED_CIDRS="127.0.0.0/8")
     log("migrating the scratch database")
     manage(["migrate", "--noinput"], env)
     reset_traffic(db_url)
     ingest = None if args.skip_ingest else ingest_bench(args, env, db_url, broker_url)
     replay = None if args.skip_replay else replay_bench(args, env, db_url, broker_url)
-    paced = None if args.skip_replay or args.skip_paced else replay_bench(args, env, db_url, broker_url,
-                                                                          rate_limit=PACED_RATE)
+    paced = None
+    if not args.skip_paced:
+        paced_args = argparse.Namespace(**{**vars(args), "replay_items": args.paced_items or args.replay_items})
+        paced = replay_bench(paced_args, env, db_url, broker_url, rate_limit=args.paced_rate)
     serving = None
     if not args.skip_serving:
         reset_traffic(db_url)
