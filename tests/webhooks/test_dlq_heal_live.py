@@ -241,7 +241,9 @@ def test_a_rate_limit_of_50_per_second_holds_across_processes(make_destination, 
         assert sorted(receiver.ids().values()) == [1] * 300
         assert len(receiver.ids()) == len(items)
         window = receiver.max_per_window(1.0)
-        assert window <= 50 + burst_for(50), f"{window} requests in one second"
+        # The documented allowance (docs/webhooks.md, "Pacing"): the bucket's burst, plus 10 % for the host's
+        # scheduling jitter between a send taking its token and the request reaching the receiver.
+        assert window <= 50 + burst_for(50) + 5, f"{window} requests in one second"
         assert window >= 30, "the limit was the bottleneck, not something else"
 
 

@@ -6,11 +6,13 @@ before its HTTP request and ``release`` after it:
 - **rate**: a token bucket per destination. Capacity (the burst allowance) is
   ``max(1, rate × WEBHOOK_PACING_BURST_SECONDS)`` (default 0.2 s: 10 tokens at
   50/s); a new bucket starts with one token and refills at ``rate`` while
-  idle. A send *reserves* the next token (the bucket may go negative) and
-  sleeps until its slot, so any one-second window sees at most
-  ``rate + burst`` requests. A slot further away than
-  ``WEBHOOK_PACING_MAX_WAIT_SECONDS`` (default 5) is not taken: the delivery
-  is deferred (``paced``: no attempt counted) and the sweep brings it back.
+  idle. A send takes a token only when one is there at the moment it goes
+  (no reservations: a thread the scheduler wakes late cannot bunch up with
+  the next one), else it waits the time the next token needs (plus a random
+  spread, so waiting senders do not all retry at once) and tries again. So
+  any one-second window of sends holds at most ``rate + burst``. A send that
+  found no token within ``WEBHOOK_PACING_MAX_WAIT_SECONDS`` (default 5) is
+  deferred (``paced``: no attempt counted) and the sweep brings it back.
 - **concurrency**: at most ``concurrency_limit`` sends in flight. Each holds
   a slot (a member of a sorted set scored by its lease's expiry, so a worker
   killed mid-send frees its slot after the destination's timeout).
@@ -24,6 +26,7 @@ then hold per process). No database access.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
@@ -37,18 +40,16 @@ log = logging.getLogger("reliability.webhooks.delivery")
 KEY_PREFIX = "opsportal:webhooks:pace"
 
 _RATE_LUA = """
-local rate = tonumber(ARGV[1]); local burst = tonumber(ARGV[2]); local max_wait = tonumber(ARGV[3])
+local rate = tonumber(ARGV[1]); local burst = tonumber(ARGV[2])
 local t = redis.call('TIME'); local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local s = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(s[1]); local ts = tonumber(s[2])
 if tokens == nil then tokens = 1; ts = now end
 tokens = math.min(burst, tokens + (now - ts) * rate)
 local wait = 0
-if tokens < 1 then wait = (1 - tokens) / rate end
-if wait <= max_wait then tokens = tokens - 1 end
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('EXPIRE', KEYS[1], 3600)
-if wait > max_wait then return tostring(-wait) end
 return tostring(wait)
 """
 
@@ -94,16 +95,18 @@ class _Local:
         self.buckets: dict[int, list[float]] = {}
         self.slots: dict[int, int] = {}
 
-    def reserve(self, destination_id: int, rate: float, burst: float, limit: float) -> float:
+    def take(self, destination_id: int, rate: float, burst: float) -> float:
         with self.lock:
             now = time.monotonic()
             tokens, ts = self.buckets.get(destination_id, [1.0, now])
             tokens = min(burst, tokens + (now - ts) * rate)
-            wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
-            if wait <= limit:
+            wait = 0.0
+            if tokens >= 1:
                 tokens -= 1
+            else:
+                wait = (1 - tokens) / rate
             self.buckets[destination_id] = [tokens, now]
-            return wait if wait <= limit else -wait
+            return wait
 
     def take_slot(self, destination_id: int, limit: int) -> bool:
         with self.lock:
@@ -145,17 +148,17 @@ def _warn(exc: Exception) -> None:
     log.warning("webhook pacing falls back to this process's own limits: Redis did not answer (%s)", exc)
 
 
-def reserve(job: Job) -> float:
-    """Seconds until this send's rate slot (reserved), or a negative wait when the slot is too far (not reserved)."""
+def take_token(job: Job) -> float:
+    """0: a token was taken, go now. Otherwise the seconds until the next token (none taken)."""
     rate = float(job.rate_limit)
     burst = burst_for(rate)
     client = _redis()
     if client is not None:
         try:
-            return float(_scripts["rate"](keys=[rate_key(job.destination_id)], args=[rate, burst, max_wait()]))
+            return float(_scripts["rate"](keys=[rate_key(job.destination_id)], args=[rate, burst]))
         except Exception as exc:
             _warn(exc)
-    return _local.reserve(job.destination_id, rate, burst, max_wait())
+    return _local.take(job.destination_id, rate, burst)
 
 
 def _take_slot(job: Job, member: str) -> str | None:
@@ -175,11 +178,14 @@ def admit(job: Job, *, sleep=time.sleep) -> float | None:
     """Wait for this send's turn. None: go ahead (call ``release`` after). A number: defer by that many seconds."""
     _held.slot = None
     if job.rate_limit:
-        wait = reserve(job)
-        if wait < 0:
-            return -wait
-        if wait > 0:
-            sleep(wait)
+        deadline = time.monotonic() + max_wait()
+        while True:
+            wait = take_token(job)
+            if wait <= 0:
+                break
+            if time.monotonic() + wait > deadline:
+                return wait
+            sleep(wait * (1 + 0.25 * random.random()))  # noqa: S311 - a spread, not a secret
     if job.concurrency_limit:
         member = uuid.uuid4().hex
         deadline = time.monotonic() + max_wait()
