@@ -29,7 +29,11 @@ def receiver():
 
 @pytest.fixture
 def queue(transactional_db, receiver):
-    from reliability.webhooks.services.config import RouteSpec, webhook_destination_create, webhook_source_create
+    from reliability.webhooks.services.config import (
+        RouteSpec,
+        webhook_destination_create,
+        webhook_source_create,
+    )
     from tests.webhooks.dlq_helpers import make_dlq_item
     from tests.webhooks.helpers import STRIPE_SECRET
     from tests.webhooks.receiver import DEST_SECRET
