@@ -258,6 +258,9 @@ CELERY_BEAT_SCHEDULE = {
     # reports: Mondays 00:30 UTC, the reliability report of the ISO week that just ended
     "reports-weekly-snapshot": {"task": "reports.store_weekly_snapshot",
                                 "schedule": crontab(minute=30, hour=0, day_of_week="mon")},
+    # dlq-heal: the self-healing DLQ processor (auto replay on recovery, discard_after) and resolved-item retention.
+    "webhooks-dlq-process": {"task": "webhooks.dlq_process", "schedule": 300.0},
+    "webhooks-dlq-purge-resolved": {"task": "webhooks.dlq_purge_resolved", "schedule": 86_400.0},
 }
 # Non-critical task types are rate limited per worker (Celery task_annotations; docs/health.md):
 # housekeeping must never crowd out deliveries, escalations and intake on a busy worker.
@@ -507,3 +510,10 @@ from opsportal.observability import logging_config  # noqa: E402
 
 LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
 TESTING = "pytest" in sys.modules
+
+# --- dlq-heal: the self-healing DLQ and delivery pacing (docs/webhooks.md) ---
+DLQ_RESOLVED_RETENTION_DAYS = int(os.environ.get("DLQ_RESOLVED_RETENTION_DAYS", "30"))
+DLQ_RECOVERY_SUCCESS_WINDOW_SECONDS = 600  # "a recent success" for the processor's health check
+WEBHOOK_PACING_BURST_SECONDS = 0.2  # token bucket capacity = max(1, rate × this)
+WEBHOOK_PACING_MAX_WAIT_SECONDS = 5.0  # a send waits at most this for its slot, else it is deferred (paced)
+WEBHOOK_BREAKER_DEFER_MAX_SECONDS = 99_305  # the default schedule's span: then dead-lettered as breaker_open

@@ -1,6 +1,6 @@
 """Prometheus metrics of the webhook gateway.
 
-The DLQ depth (``dlq_messages_total``) is one ``COUNT`` at scrape time, never
+The DLQ depth (``dlq_messages_total{class}``) is one ``GROUP BY`` at scrape time, never
 maintained by the write paths. In a single process (uvicorn, the embedded
 runner) a custom collector runs it; under gunicorn with
 ``PROMETHEUS_MULTIPROC_DIR`` the /metrics view reads only the per-process
@@ -69,9 +69,15 @@ DLQ_MESSAGES_ADDED_TOTAL = Counter(
 log = logging.getLogger("reliability.webhooks.dlq")
 
 DEPTH_NAME = "dlq_messages_total"
-DEPTH_HELP = "Open items in the webhook dead-letter queue."
+DEPTH_HELP = "Open items in the webhook dead-letter queue, by failure class."
 
 # source: the interface that asked (admin, dashboard, api, cli, …): a fixed set.
+# class: a FailureClass value; result: replayed | waiting (destination not healthy yet) | probe_failed.
+DLQ_AUTO_REPLAYS_TOTAL = Counter(
+    "dlq_auto_replays",
+    "DLQ items the automatic processor handed back to delivery (or could not yet), by failure class and result",
+    ["class", "result"],
+)
 DLQ_RETRIES_TOTAL = Counter("dlq_retries", "DLQ items handed back to delivery by a retry.", ["source"])
 
 
@@ -79,14 +85,20 @@ def retries_counted(source: str, count: int) -> None:
     DLQ_RETRIES_TOTAL.labels(source=source).inc(count)
 
 
-def _depth() -> int | None:
-    from reliability.webhooks.selectors.dlq import dlq_depth
+def _depth() -> dict[str, int] | None:
+    """Open items per failure class (every class present, zeros included): one GROUP BY."""
+    from reliability.webhooks.classes import FailureClass
+    from reliability.webhooks.selectors.dlq import dlq_depth_by_class
 
     try:
-        return dlq_depth()
+        counts = dlq_depth_by_class()
     except Exception:  # a scrape must answer even when the database does not
         log.warning("could not count the DLQ for /metrics", exc_info=True)
         return None
+    out = {c: 0 for c in FailureClass.values}
+    for failure_class, n in counts.items():
+        out[failure_class or "unclassified"] = out.get(failure_class or "unclassified", 0) + n
+    return out
 
 
 class DlqDepthCollector:
@@ -96,7 +108,10 @@ class DlqDepthCollector:
     def collect(self):
         depth = _depth()
         if depth is not None:
-            yield GaugeMetricFamily(DEPTH_NAME, DEPTH_HELP, value=depth)
+            family = GaugeMetricFamily(DEPTH_NAME, DEPTH_HELP, labels=["class"])
+            for failure_class, n in depth.items():
+                family.add_metric([failure_class], n)
+            yield family
 
 
 _gauge: Gauge | None = None
@@ -107,7 +122,8 @@ def _refresh_before_scrape(sender, environ=None, scope=None, **kwargs) -> None:
     if path == "/metrics" and _gauge is not None:
         depth = _depth()
         if depth is not None:
-            _gauge.set(depth)
+            for failure_class, n in depth.items():
+                _gauge.labels(**{"class": failure_class}).set(n)
 
 
 _registered = False
@@ -122,7 +138,7 @@ def register() -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"):
         from django.core.signals import request_started
 
-        _gauge = Gauge(DEPTH_NAME, DEPTH_HELP, multiprocess_mode="mostrecent")
+        _gauge = Gauge(DEPTH_NAME, DEPTH_HELP, ["class"], multiprocess_mode="mostrecent")
         request_started.connect(_refresh_before_scrape, dispatch_uid="webhooks.dlq_depth_before_scrape")
     else:
         REGISTRY.register(DlqDepthCollector())

@@ -27,6 +27,7 @@ class Action(enum.StrEnum):
     PAYLOADS_PURGE = "webhooks.payloads.purge"
     DLQ_RETRY = "dlq.retry"
     DLQ_DISCARD = "dlq.discard"
+    DLQ_PURGE = "dlq.purge"
 
 
 class Event(enum.StrEnum):
@@ -45,9 +46,12 @@ class Event(enum.StrEnum):
     DLQ_DISCARDED = "dlq.discarded"
     DLQ_THRESHOLD_EXCEEDED = "dlq.threshold_exceeded"
     DLQ_THRESHOLD_CLEARED = "dlq.threshold_cleared"
+    DLQ_PURGED = "dlq.purged"
 
 
 # Celery task names: dispatch publishes by name, so it never imports tasks.py.
 TASK_DELIVER_BATCH = "webhooks.deliver_batch"
 TASK_SWEEP_DELIVERIES = "webhooks.sweep_deliveries"
 TASK_PURGE_PAYLOADS = "webhooks.purge_delivered_payloads"
+TASK_DLQ_PROCESS = "webhooks.dlq_process"
+TASK_DLQ_PURGE_RESOLVED = "webhooks.dlq_purge_resolved"

@@ -15,8 +15,13 @@ from reliability.webhooks.models import Delivery, WebhookEvent, WebhookFailure
 
 
 def make_dlq_item(source, destination, *, event_type: str = "charge.failed", error: str = "HTTP 500: boom",
-                  created_at=None, attempts: int = 8, provider_event_id: str | None = None) -> WebhookFailure:
+                  created_at=None, attempts: int = 8, provider_event_id: str | None = None,
+                  failure_class: str = "server_error", status_code: int | None = 500) -> WebhookFailure:
     """An event whose delivery to ``destination`` exhausted its attempts: dead delivery + open failure."""
+    from reliability.webhooks.classes import group_signature
+
+    signature, signature_text = group_signature(destination_id=destination.pk if destination else None,
+                                                failure_class=failure_class, status_code=status_code, error=error)
     now = created_at or timezone.now()
     body = json.dumps({"id": provider_event_id or f"evt_{uuid.uuid4().hex[:16]}", "type": event_type}).encode()
     with transaction.atomic():
@@ -26,11 +31,12 @@ def make_dlq_item(source, destination, *, event_type: str = "charge.failed", err
         )
         delivery = Delivery.objects.create(
             event=event, destination=destination, status=Delivery.Status.DEAD, attempts=attempts,
-            last_status_code=500, last_error=error, created_at=now,
+            last_status_code=status_code, last_error=error, created_at=now,
         )
         return WebhookFailure.objects.create(
             delivery=delivery, source=source, destination=destination, provider=source.slug if source else "portal",
-            event_type=event_type, payload=body, error_message=error, created_at=now,
+            event_type=event_type, payload=body, error_message=error, created_at=now, failure_class=failure_class,
+            status_code=status_code, group_signature=signature, signature_text=signature_text,
         )
 
 

@@ -56,9 +56,11 @@ class Receiver:
         self.release = threading.Event()
         self.hanging = threading.Event()  # set when a request starts hanging
         self.request_seen = threading.Event()
-        self.in_flight = 0  # requests being handled right now
-        self.max_in_flight = 0  # the most ever handled at once (concurrency the client achieved)
         self._server: ThreadingHTTPServer | None = None
+        self.reject_unverified = False  # answer 401 to a request whose signature does not verify
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.arrivals: list[float] = []  # time.monotonic() of each request's arrival
 
     # --- behaviour -------------------------------------------------------------------------
     def respond(self, status: int = 200, headers: dict | None = None, body: bytes = b"", delay: float = 0.0) -> None:
@@ -100,7 +102,18 @@ class Receiver:
         self.request_seen.set()
 
     # --- server ----------------------------------------------------------------------------
-    def start(self) -> Receiver:
+    def max_per_window(self, window: float = 1.0) -> int:
+        """The most requests that arrived within any ``window`` seconds (sliding)."""
+        with self._lock:
+            times = sorted(self.arrivals)
+        best, start = 0, 0
+        for end, at in enumerate(times):
+            while at - times[start] >= window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def start(self, port: int = 0) -> Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -110,6 +123,17 @@ class Receiver:
                 pass
 
             def do_POST(self):
+                with receiver._lock:
+                    receiver.arrivals.append(time.monotonic())
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                try:
+                    self._post()
+                finally:
+                    with receiver._lock:
+                        receiver.in_flight -= 1
+
+            def _post(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -118,21 +142,16 @@ class Receiver:
                     verified = True
                 except Exception:
                     verified = False
-                with receiver._lock:
-                    receiver.in_flight += 1
-                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
-                try:
-                    reply = receiver._next()
-                    status: int | None = reply.status
-                    if reply.hang:
-                        receiver.hanging.set()
-                        receiver.release.wait(30)
-                        status = None  # whoever sent it is gone (killed) or timed out
-                    elif reply.delay:
-                        time.sleep(reply.delay)
-                finally:
-                    with receiver._lock:
-                        receiver.in_flight -= 1
+                reply = receiver._next()
+                if receiver.reject_unverified and not verified:
+                    reply = Reply(401, body=b'{"error": "invalid signature"}')
+                status: int | None = reply.status
+                if reply.hang:
+                    receiver.hanging.set()
+                    receiver.release.wait(30)
+                    status = None  # whoever sent it is gone (killed) or timed out
+                elif reply.delay:
+                    time.sleep(reply.delay)
                 receiver._record(Seen(headers.get("webhook-id", ""), headers.get("webhook-timestamp", ""), verified,
                                       status, body, headers, self.path))
                 try:
@@ -145,7 +164,7 @@ class Receiver:
                 except OSError:
                     pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name="test-receiver", daemon=True).start()
         return self
@@ -158,8 +177,8 @@ class Receiver:
 
     @classmethod
     @contextlib.contextmanager
-    def running(cls, secret: str = DEST_SECRET):
-        receiver = cls(secret).start()
+    def running(cls, secret: str = DEST_SECRET, port: int = 0):
+        receiver = cls(secret).start(port)
         try:
             yield receiver
         finally:

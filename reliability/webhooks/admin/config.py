@@ -146,6 +146,7 @@ class WebhookSourceAdmin(_ServiceAdmin):
             (None, {"fields": ["slug", "description", "scheme", "enabled", "ingest_path"]}),
             ("Signing", {"fields": ["new_secrets", "secret_count", "tolerance_seconds", "max_body_bytes", "hmac_header", "hmac_event_id_header"]}),
             ("Delivery", {"fields": ["route_destinations", "route_summary", "retry_strategy", "retry_max_attempts", "retry_base_seconds", "retry_max_seconds"]}),
+            ("Dead-letter recovery", {"fields": ["dlq_strategies", "dlq_discard_after_days"]}),
         ]
 
     @admin.display(description="secrets")
@@ -179,7 +180,8 @@ class WebhookSourceAdmin(_ServiceAdmin):
 # --- destinations -------------------------------------------------------------------------------
 
 
-_DESTINATION_FORM_FIELDS = ("name", "url", "timeout_seconds", "enabled", "disabled_reason")
+_DESTINATION_FORM_FIELDS = ("name", "url", "timeout_seconds", "enabled", "disabled_reason",
+                            "rate_limit_per_second", "concurrency_limit", "dlq_strategies", "dlq_discard_after_days")
 
 
 class WebhookDestinationForm(forms.ModelForm):
@@ -232,7 +234,8 @@ class WebhookDestinationAdmin(_ServiceAdmin):
     list_filter = ("enabled",)
     search_fields = ("name", "url")
     readonly_fields = ("breaker_name", "disabled_at")
-    fields = ["name", "url", "timeout_seconds", "new_signing_secret", "enabled", "disabled_reason", "disabled_at", "event_types_text", "breaker_name"]
+    fields = ["name", "url", "timeout_seconds", "new_signing_secret", "enabled", "disabled_reason", "disabled_at", "event_types_text", "breaker_name",
+              "rate_limit_per_second", "concurrency_limit", "dlq_strategies", "dlq_discard_after_days"]
     actions = ["disable_selected"]
 
     def get_actions(self, request):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils.html import format_html
 
 from audit.actors import Actor
@@ -17,8 +18,9 @@ from reliability.webhooks.services.dlq import DlqItemNotOpen, dlq_discard, dlq_r
 class WebhookFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The DLQ. Rows change only through the actions (dlq_retry / dlq_discard, source "admin")."""
 
-    list_display = ("id", "provider", "destination", "event_type", "error_excerpt", "retry_count", "last_retry_at", "created_at", "resolution")
+    list_display = ("id", "provider", "destination", "event_type", "failure_class", "error_excerpt", "retry_count", "last_retry_at", "created_at", "resolution")
     list_filter = (
+        "failure_class",
         ("source", admin.RelatedOnlyFieldListFilter),
         ("destination", admin.RelatedOnlyFieldListFilter),
         ("event_type", admin.AllValuesFieldListFilter),
@@ -26,10 +28,12 @@ class WebhookFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ("created_at", admin.DateFieldListFilter),
     )
     list_select_related = ("source", "destination")
-    search_fields = ("error_message", "event_type", "delivery__event__provider_event_id")
+    search_fields = ("error_message", "event_type", "delivery__event__provider_event_id", "=group_signature")
+    change_list_template = "admin/webhooks/webhookfailure/change_list.html"
     date_hierarchy = "created_at"
     fields = (
-        "provider", "source", "destination", "delivery", "event_id_public", "event_type", "error_message", "payload_text",
+        "provider", "source", "destination", "delivery", "event_id_public", "event_type", "failure_class", "hint", "status_code",
+        "group_link", "error_message", "payload_text",
         "retry_count", "last_retry_at", "created_at", "resolution", "resolved_by_label", "resolution_reason", "resolved_at",
     )
     readonly_fields = fields
@@ -45,6 +49,21 @@ class WebhookFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def error_excerpt(self, obj: WebhookFailure) -> str:
         text = obj.error_message or ""
         return text if len(text) <= 80 else text[:79] + "…"
+
+    @admin.display(description="group")
+    def group_link(self, obj: WebhookFailure) -> str:
+        if not obj.group_signature:
+            return "-"
+        url = reverse("admin:webhooks_webhookfailure_changelist") + f"?group_signature={obj.group_signature}"
+        return format_html('<a href="{}">{}</a> <span class="help">{}</span>', url, obj.group_signature, obj.signature_text)
+
+    def get_urls(self):
+        from reliability.webhooks.admin.dlq_groups import group_urls
+
+        return group_urls(self) + super().get_urls()
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup == "group_signature" or super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="event id")
     def event_id_public(self, obj: WebhookFailure) -> str:

@@ -49,6 +49,7 @@ class WebhookDestinationSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "url", "timeout_seconds", "signing_secret", "enabled", "disabled_reason", "disabled_at",
             "event_types", "breaker_name", "created_at", "updated_at",
+            "dlq_strategies", "dlq_discard_after_days", "rate_limit_per_second", "concurrency_limit",  # dlq-heal
         ]
         read_only_fields = ["id", "disabled_at", "breaker_name", "created_at", "updated_at"]
         # Uniqueness is checked by the service (race-safe), not by a pre-query here.
@@ -103,6 +104,7 @@ class WebhookSourceSerializer(serializers.ModelSerializer):
             "id", "slug", "description", "scheme", "secrets", "secret_count", "tolerance_seconds", "max_body_bytes",
             "hmac_header", "hmac_event_id_header", "retry_strategy", "retry_max_attempts", "retry_base_seconds",
             "retry_max_seconds", "destinations", "routes", "enabled", "ingest_url", "created_at", "updated_at",
+            "dlq_strategies", "dlq_discard_after_days",  # dlq-heal
         ]
         read_only_fields = ["id", "secret_count", "ingest_url", "created_at", "updated_at"]
         extra_kwargs = {"slug": {"validators": []}}

@@ -2,7 +2,9 @@
 
 - ``GET /api/v1/dlq/`` open items (``resolution=retried|discarded|any`` for the
   others), filters ``source``, ``destination``, ``event_type``,
-  ``error_contains``, ``created_since``, ``created_until``; cursor pagination.
+  ``error_contains``, ``created_since``, ``created_until``, ``failure_class``
+  (one or comma-separated), ``group`` (a group signature); cursor pagination.
+  Items carry ``failure_class``, ``status_code``, ``group`` and ``hint``.
 - ``GET /api/v1/dlq/<id>/`` one item with its payload.
 - ``POST /api/v1/dlq/<id>/retry/`` (optional ``{"reason"}``),
   ``POST /api/v1/dlq/<id>/discard/`` (``{"reason"}`` required): 409 when the
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import django_filters
 from django.http import Http404
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import PermissionDenied
@@ -75,12 +77,16 @@ class DlqItemSerializer(serializers.ModelSerializer):
     event = serializers.SerializerMethodField()
     attempts = serializers.IntegerField(source="delivery.attempts", read_only=True)
     resolved_by = serializers.CharField(source="resolved_by_label", read_only=True)
+    group = serializers.CharField(source="group_signature", read_only=True,
+                                  help_text="the item's issue: GET /api/v1/dlq/groups/ lists them")
+    hint = serializers.CharField(read_only=True, help_text="what to do about this class (e.g. after a secret rotation)")
 
     class Meta:
         model = WebhookFailure
         fields = [
             "id", "delivery", "event", "source", "provider", "destination", "event_type", "error_message", "attempts",
             "retry_count", "last_retry_at", "created_at", "resolution", "resolved_by", "resolution_reason", "resolved_at",
+            "failure_class", "status_code", "group", "hint",
         ]
         read_only_fields = fields
 
@@ -129,6 +135,8 @@ class _DlqFilterFields(serializers.Serializer):
     error_contains = serializers.CharField(max_length=MAX_ERROR_CONTAINS_LENGTH, required=False)
     created_since = serializers.DateTimeField(required=False)
     created_until = serializers.DateTimeField(required=False)
+    failure_class = serializers.CharField(max_length=300, required=False, help_text="a failure class, or several comma-separated")
+    group = serializers.CharField(max_length=16, required=False, help_text="a group signature")
 
 
 class DlqBulkRetrySerializer(_DlqFilterFields):
@@ -185,6 +193,9 @@ class DlqFilterSet(django_filters.FilterSet):
     error_contains = django_filters.CharFilter(method=_apply("error_contains"), max_length=MAX_ERROR_CONTAINS_LENGTH)
     created_since = django_filters.IsoDateTimeFilter(method=_apply("created_since"))
     created_until = django_filters.IsoDateTimeFilter(method=_apply("created_until"))
+    failure_class = django_filters.CharFilter(method=_apply("failure_class"), max_length=300,
+                                              help_text="a failure class, or several comma-separated")
+    group = django_filters.CharFilter(method=_apply("group"), max_length=16, help_text="a group signature")
     resolution = django_filters.ChoiceFilter(
         choices=[*WebhookFailure.Resolution.choices, (ANY_RESOLUTION, "any")], method="filter_resolution",
         help_text="default: open",
@@ -309,6 +320,8 @@ class DlqBulkRetryView(APIView):
 
 urlpatterns = [
     path("", DlqListView.as_view(), name="dlq-list"),
+    # By name (a string include): dlq_groups imports this module.
+    path("", include("reliability.webhooks.api.dlq_groups")),  # groups/…, replays/
     path("retry/", DlqBulkRetryView.as_view(), name="dlq-bulk-retry"),
     path("<int:failure_id>/", DlqDetailView.as_view(), name="dlq-detail"),
     path("<int:failure_id>/retry/", DlqRetryView.as_view(), name="dlq-retry"),

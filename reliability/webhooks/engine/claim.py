@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from reliability.webhooks.classes import FailureClass
 from reliability.webhooks.engine.jobs import CLAIM_FIELDS, Job, Result
 from reliability.webhooks.engine.policy import RetryPlan, excerpt, lease_margin
 from reliability.webhooks.metrics import WEBHOOK_DELIVERY_ATTEMPTS_TOTAL
@@ -31,7 +32,7 @@ from reliability.webhooks.models import (
     WebhookEvent,
     WebhookSource,
 )
-from reliability.webhooks.services.dlq import dlq_dead_letter
+from reliability.webhooks.services.dlq_intake import dlq_dead_letter
 
 log = logging.getLogger("reliability.webhooks.delivery")
 
@@ -61,10 +62,11 @@ WITH due AS (
     FROM due, {_DESTINATION_TABLE} AS dst
     WHERE d.id = due.id AND dst.id = d.destination_id
     RETURNING d.id AS delivery_id, d.event_id, d.attempts, d.attempt_budget, dst.id AS destination_id,
-        dst.name, dst.url, dst.signing_secret, dst.timeout_seconds, dst.enabled
+        dst.name, dst.url, dst.signing_secret, dst.timeout_seconds, dst.enabled, d.created_at,
+        dst.rate_limit_per_second, dst.concurrency_limit
 )
 SELECT c.delivery_id, c.event_id, c.attempts, c.attempt_budget, c.destination_id, c.name, c.url,
-    c.signing_secret, c.timeout_seconds, c.enabled, e.body, e.body_purged_at, e.headers, e.event_type,
+    c.signing_secret, c.timeout_seconds, c.enabled, c.created_at, c.rate_limit_per_second, c.concurrency_limit, e.body, e.body_purged_at, e.headers, e.event_type,
     e.source_id, s.slug, s.retry_strategy, s.retry_max_attempts, s.retry_base_seconds, s.retry_max_seconds
 FROM claimed AS c
 JOIN {_EVENT_TABLE} AS e ON e.id = c.event_id
@@ -105,14 +107,16 @@ def _claim_postgresql(*, now, limit, token, delivery_ids, event_ids) -> list[Job
         cursor.execute(_CLAIM_SQL.format(scope=scope), params)
         rows = cursor.fetchall()
     jobs = []
-    for (delivery_id, event_id, attempts, budget, destination_id, name, url, secret, timeout, enabled, body, purged_at,
-         headers, event_type, source_id, slug, strategy, max_attempts, base, cap) in rows:
+    for (delivery_id, event_id, attempts, budget, destination_id, name, url, secret, timeout, enabled, created_at,
+         rate_limit, concurrency_limit, body, purged_at, headers, event_type, source_id, slug, strategy, max_attempts,
+         base, cap) in rows:
         plan = RetryPlan() if source_id is None else RetryPlan.from_fields(strategy, max_attempts, base, cap)
         jobs.append(Job.build(
             delivery_id=delivery_id, event_id=event_id, attempts=attempts, attempt_budget=budget, plan=plan,
             destination_id=destination_id, destination_name=name, url=url, secret=secret, timeout=timeout,
             enabled=enabled, body=body, purged=purged_at is not None, headers=headers, event_type=event_type,
-            source_id=source_id, source_slug=slug,
+            source_id=source_id, source_slug=slug, created_at=created_at, rate_limit=rate_limit,
+            concurrency_limit=concurrency_limit,
         ))
     return jobs
 
@@ -175,7 +179,8 @@ def deliveries_reclaim_expired(*, now: datetime | None = None, limit: int = 500)
                            last_status_code=None, last_error=error, delivered_at=None)
             if new.attempts >= job.budget:
                 new.status, new.next_attempt_at = Status.DEAD, None
-                dead.append(job.dead_letter(excerpt(f"gave up after {new.attempts} attempts: {error}")))
+                dead.append(job.dead_letter(excerpt(f"gave up after {new.attempts} attempts: {error}"),
+                                            failure_class=FailureClass.DESTINATION_DOWN))
             else:
                 new.status, new.next_attempt_at = Status.FAILED, now
             updates.append(new)

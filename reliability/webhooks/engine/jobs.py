@@ -16,7 +16,7 @@ from reliability.webhooks.engine.policy import RetryPlan
 from reliability.webhooks.models import PORTAL_PROVIDER, Delivery, DeliveryAttempt
 from reliability.webhooks.models.config import destination_breaker_name
 from reliability.webhooks.models.traffic import event_public_id
-from reliability.webhooks.services.dlq import DeadLetter
+from reliability.webhooks.services.dlq_intake import DeadLetter
 
 Result = DeliveryAttempt.Result
 
@@ -25,6 +25,7 @@ DEFERRED = "deferred"
 DESTINATION_DISABLED = "destination_disabled"
 PAYLOAD_PURGED = "payload_purged"
 REFUSED = "refused"  # the outbound address policy refused the destination: nothing was sent
+PACED = "paced"  # the destination's rate/concurrency limit had no room soon enough: due again later, no attempt
 
 # What a claim reads of a delivery, its event, source and destination (the ORM paths' .only()).
 CLAIM_FIELDS = (
@@ -33,7 +34,8 @@ CLAIM_FIELDS = (
     "event__source__id", "event__source__slug", "event__source__retry_strategy", "event__source__retry_max_attempts",
     "event__source__retry_base_seconds", "event__source__retry_max_seconds",
     "destination__id", "destination__name", "destination__url", "destination__signing_secret",
-    "destination__timeout_seconds", "destination__enabled",
+    "destination__timeout_seconds", "destination__enabled", "created_at",
+    "destination__rate_limit_per_second", "destination__concurrency_limit",
 )
 
 
@@ -61,12 +63,16 @@ class Job:
     source_id: int | None
     event_type: str
     traceparent: str = ""  # the trace the event was accepted in (stored in its headers)
+    created_at: datetime | None = None  # the delivery's: how long an open breaker has deferred it
+    rate_limit: float | None = None  # the destination's pacing (engine.pace)
+    concurrency_limit: int | None = None
 
     @classmethod
     def build(
         cls, *, delivery_id: int, event_id: int, attempts: int, attempt_budget: int | None, plan: RetryPlan,
         destination_id: int, destination_name: str, url: str, secret: str, timeout, enabled: bool,
         body, purged: bool, headers, event_type: str, source_id: int | None, source_slug: str | None,
+        created_at: datetime | None = None, rate_limit: float | None = None, concurrency_limit: int | None = None,
     ) -> Job:
         if isinstance(headers, str):  # a raw jsonb column read without Django's decoder
             headers = json.loads(headers)
@@ -78,6 +84,7 @@ class Job:
             content_type=str((headers or {}).get("Content-Type") or "application/json"),
             provider=source_slug if source_id is not None else PORTAL_PROVIDER, source_id=source_id,
             event_type=event_type, traceparent=str((headers or {}).get("traceparent") or ""),
+            created_at=created_at, rate_limit=rate_limit, concurrency_limit=concurrency_limit,
         )
 
     @classmethod
@@ -92,19 +99,22 @@ class Job:
             timeout=destination.timeout_seconds, enabled=destination.enabled, body=event.body,
             purged=event.body_purged_at is not None, headers=event.headers, event_type=event.event_type,
             source_id=source.pk if source is not None else None, source_slug=source.slug if source is not None else None,
+            created_at=delivery.created_at, rate_limit=destination.rate_limit_per_second,
+            concurrency_limit=destination.concurrency_limit,
         )
 
-    def dead_letter(self, error: str) -> DeadLetter:
+    def dead_letter(self, error: str, *, failure_class: str, status_code: int | None = None) -> DeadLetter:
         return DeadLetter(
             delivery_id=self.delivery_id, destination_id=self.destination_id, destination_name=self.destination_name,
             source_id=self.source_id, provider=self.provider, event_type=self.event_type, body=self.body, error=error,
+            failure_class=failure_class, status_code=status_code,
         )
 
 
 @dataclass
 class Outcome:
     job: Job
-    kind: str  # a DeliveryAttempt.Result value, DEFERRED, DESTINATION_DISABLED, PAYLOAD_PURGED or REFUSED
+    kind: str  # a DeliveryAttempt.Result value, DEFERRED, PACED, DESTINATION_DISABLED, PAYLOAD_PURGED or REFUSED
     at: datetime
     status_code: int | None = None
     latency_ms: int | None = None
@@ -113,7 +123,7 @@ class Outcome:
 
     @property
     def is_attempt(self) -> bool:
-        return self.kind not in (DEFERRED, DESTINATION_DISABLED, PAYLOAD_PURGED, REFUSED)
+        return self.kind not in (DEFERRED, PACED, DESTINATION_DISABLED, PAYLOAD_PURGED, REFUSED)
 
 
 _STAT_NAMES = ("claimed", "delivered", "failed", "dead", "deferred", "reclaimed", "lost")

@@ -37,6 +37,14 @@ def sweep_max_seconds() -> float:
     return float(_setting("WEBHOOK_SWEEP_MAX_SECONDS", 20))
 
 
+def breaker_defer_max_seconds() -> float:
+    """How long an open breaker may defer a delivery before it is dead-lettered as ``breaker_open``.
+
+    Default: the default schedule's whole span (0 + 5 s + 5 m + 30 m + 2 h + 5 h + 10 h + 10 h ≈ 27.6 h).
+    """
+    return float(_setting("WEBHOOK_BREAKER_DEFER_MAX_SECONDS", 99_305))
+
+
 def excerpt(text: str) -> str:
     """An error text fit for a text column: NUL replaced (PostgreSQL text cannot hold it), bounded."""
     return clean_text(text, ERROR_EXCERPT_CHARS)

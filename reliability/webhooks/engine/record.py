@@ -29,17 +29,19 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actors import Actor
+from reliability.webhooks.classes import FailureClass, classify
 from reliability.webhooks.engine.claim import UPDATE_FIELDS, Status
 from reliability.webhooks.engine.jobs import (
     DEFERRED,
     DESTINATION_DISABLED,
+    PACED,
     PAYLOAD_PURGED,
     REFUSED,
     Outcome,
     Result,
     RunStats,
 )
-from reliability.webhooks.engine.policy import MIN_RETRY_DELAY, excerpt
+from reliability.webhooks.engine.policy import MIN_RETRY_DELAY, breaker_defer_max_seconds, excerpt
 from reliability.webhooks.metrics import (
     WEBHOOK_DELIVERY_ATTEMPTS_TOTAL,
     WEBHOOK_DELIVERY_DEFERRED_TOTAL,
@@ -47,7 +49,7 @@ from reliability.webhooks.metrics import (
 )
 from reliability.webhooks.models import Delivery, DeliveryAttempt
 from reliability.webhooks.services.config import webhook_destination_disable
-from reliability.webhooks.services.dlq import (
+from reliability.webhooks.services.dlq_intake import (
     DeadLetter,
     deliveries_dead_letter_for_destination,
     dlq_dead_letter,
@@ -91,6 +93,22 @@ def _apply(outcome: Outcome, now: datetime, stats: RunStats) -> tuple[Delivery, 
     row = Delivery(pk=job.delivery_id, attempts=job.attempts, lease_token=None, lease_expires_at=None,
                    last_status_code=outcome.status_code, last_error=outcome.error, delivered_at=None,
                    next_attempt_at=None)
+    if outcome.kind == PACED:
+        stats.deferred += 1
+        row.status = Status.PENDING
+        row.next_attempt_at = now + timedelta(seconds=max(outcome.retry_after or 0.0, 0.05))
+        row.last_error = excerpt(f"paced without an attempt: {outcome.error}")
+        row.last_status_code = None
+        return row, None
+    if outcome.kind == DEFERRED and job.created_at is not None and (
+        (now - job.created_at).total_seconds() > breaker_defer_max_seconds()
+    ):
+        # The breaker stayed open past the whole retry schedule: into the DLQ, classed breaker_open.
+        stats.dead += 1
+        row.status = Status.DEAD
+        row.last_status_code = None
+        row.last_error = excerpt(f"the destination's breaker stayed open past the retry schedule: {outcome.error}")
+        return row, job.dead_letter(row.last_error, failure_class=FailureClass.BREAKER_OPEN)
     if outcome.kind == DEFERRED:
         stats.deferred += 1
         row.status = Status.PENDING
@@ -101,7 +119,7 @@ def _apply(outcome: Outcome, now: datetime, stats: RunStats) -> tuple[Delivery, 
     if outcome.kind in (DESTINATION_DISABLED, PAYLOAD_PURGED, REFUSED):
         stats.dead += 1
         row.status = Status.DEAD
-        return row, job.dead_letter(outcome.error)
+        return row, job.dead_letter(outcome.error, failure_class=FailureClass.REFUSED)
     row.attempts = job.attempts + 1
     if outcome.kind == Result.SUCCESS:
         stats.delivered += 1
@@ -115,7 +133,8 @@ def _apply(outcome: Outcome, now: datetime, stats: RunStats) -> tuple[Delivery, 
         error = outcome.error
         if outcome.kind != Result.GONE:
             error = excerpt(f"gave up after {row.attempts} attempt{'s' if row.attempts != 1 else ''}: {error}")
-        return row, job.dead_letter(error)
+        return row, job.dead_letter(error, failure_class=classify(kind=outcome.kind, status_code=outcome.status_code),
+                                    status_code=outcome.status_code)
     stats.failed += 1
     row.status = Status.FAILED
     row.next_attempt_at = now + timedelta(seconds=job.plan.delay(row.attempts, retry_after=outcome.retry_after))
@@ -185,6 +204,8 @@ def record(outcomes: list[Outcome], *, token: uuid.UUID) -> RunStats:
             continue
         stats.add(tally)
         name = outcome.job.destination_name
+        if outcome.kind == PACED:
+            continue
         if outcome.kind == DEFERRED:
             WEBHOOK_DELIVERY_DEFERRED_TOTAL.labels(destination=name).inc()
         elif outcome.is_attempt:

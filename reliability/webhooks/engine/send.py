@@ -23,7 +23,8 @@ from opsportal import observability
 from reliability import http
 from reliability.breakers import CircuitOpenError
 from reliability.retry import parse_retry_after
-from reliability.webhooks.engine.jobs import DEFERRED, REFUSED, Job, Outcome, Result
+from reliability.webhooks.engine.jobs import DEFERRED, PACED, REFUSED, Job, Outcome, Result
+from reliability.webhooks.engine.pace import admit, release
 from reliability.webhooks.engine.policy import ERROR_EXCERPT_CHARS, excerpt, thread_count
 from reliability.webhooks.signatures import sign_standard
 
@@ -70,7 +71,20 @@ def executor() -> ThreadPoolExecutor:
 
 
 def send(job: Job) -> Outcome:
-    """One HTTP attempt. Never raises: every failure is an outcome."""
+    """One HTTP attempt, paced by the destination's limits (``engine.pace``). Never raises: every failure is an outcome."""
+    if job.rate_limit or job.concurrency_limit:
+        defer = admit(job)
+        if defer is not None:
+            return Outcome(job, PACED, timezone.now(), error=f"destination {job.destination_name!r} is at its "
+                           "rate or concurrency limit", retry_after=defer)
+        try:
+            return _send(job)
+        finally:
+            release(job)
+    return _send(job)
+
+
+def _send(job: Job) -> Outcome:
     at = timezone.now()
     headers = {
         "content-type": job.content_type,

@@ -64,6 +64,14 @@ class WebhookSource(models.Model):
         default=36_000, validators=[MinValueValidator(1), MaxValueValidator(7 * 86_400)],
         help_text="cap on a single delay",
     )
+    dlq_strategies = models.JSONField(
+        default=dict, blank=True,
+        help_text="recovery strategy per failure class, overriding the defaults: {\"rejected\": \"auto_replay_on_recovery\"}",
+    )
+    dlq_discard_after_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="discard open DLQ items older than this many days (empty: keep until a person decides)",
+    )
     destinations = models.ManyToManyField("webhooks.WebhookDestination", through="webhooks.WebhookRoute", related_name="sources", blank=True)
     enabled = models.BooleanField(default=True, help_text="a disabled source answers 404 like an unknown one")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -96,6 +104,22 @@ class WebhookDestination(models.Model):
     disabled_reason = models.TextField(blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     event_types = models.JSONField(default=list, blank=True, help_text="subscribed portal event types; '*' wildcards allowed")
+    dlq_strategies = models.JSONField(
+        default=dict, blank=True,
+        help_text="recovery strategy per failure class, overriding the defaults: {\"rejected\": \"auto_replay_on_recovery\"}",
+    )
+    dlq_discard_after_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="discard open DLQ items for this destination older than this many days (empty: keep until a person decides)",
+    )
+    rate_limit_per_second = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.1), MaxValueValidator(100_000)],
+        help_text="at most this many deliveries per second (replays included), shared by every worker; empty: unpaced",
+    )
+    concurrency_limit = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="at most this many deliveries in flight at once, across every worker; empty: unlimited",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

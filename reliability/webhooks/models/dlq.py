@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from reliability.webhooks.classes import FailureClass, hint
 from reliability.webhooks.models.config import WebhookDestination, WebhookSource
 from reliability.webhooks.models.traffic import Delivery
 
@@ -41,6 +42,13 @@ class WebhookFailure(models.Model):
     resolved_by_label = models.CharField(max_length=200, blank=True, help_text="user, token or system that resolved it")
     resolution_reason = models.TextField(blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # What killed it (reliability/webhooks/classes.py) and its "issue": destination + class + status + normalised error.
+    failure_class = models.CharField(max_length=24, choices=FailureClass.choices, blank=True, default="", db_index=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="the last answer's HTTP status, if any")
+    group_signature = models.CharField(max_length=16, blank=True, default="", db_index=True)
+    signature_text = models.CharField(max_length=200, blank=True, default="", help_text="the normalised error text")
+    replay = models.ForeignKey("webhooks.DlqReplay", on_delete=models.SET_NULL, null=True, blank=True, related_name="items",
+                               help_text="the last replay that handed this item back to delivery")
 
     class Meta:
         ordering = ["-id"]
@@ -51,3 +59,24 @@ class WebhookFailure(models.Model):
 
     def __str__(self) -> str:
         return f"DLQ #{self.pk} {self.provider} {self.event_type or '-'} ({self.resolution})"
+
+    @property
+    def hint(self) -> str:
+        return hint(self.failure_class)
+
+
+class DlqReplay(models.Model):
+    """One replay operation (manual or automatic): what the live progress (done/total, rate, ETA) is read from."""
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    total = models.PositiveIntegerField()
+    actor_label = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=40, help_text="the interface: admin, dashboard, api, cli, dlq-processor …")
+    strategy = models.CharField(max_length=40, blank=True, help_text="the strategy that decided an automatic replay")
+    description = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"replay #{self.pk} of {self.total} item(s) by {self.actor_label or self.source}"

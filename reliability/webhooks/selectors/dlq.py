@@ -7,14 +7,18 @@ same words select the same rows everywhere.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from opsportal.common.text import has_nul
+from reliability.webhooks.classes import FailureClass
 from reliability.webhooks.models import PORTAL_PROVIDER, WebhookFailure
+
+_GROUP_RE = re.compile(r"[0-9a-f]{16}")
 
 DEFAULT_ALERT_THRESHOLD = 100
 MAX_EVENT_TYPE_LENGTH = 255
@@ -38,7 +42,9 @@ class DlqFilter:
     - ``destination``: the destination's id or name;
     - ``event_type``: exact, or a prefix pattern ending in ``*`` (``charge.*``);
     - ``error_contains``: case-insensitive substring of the error message;
-    - ``created_since`` / ``created_until``: when the item first entered the DLQ.
+    - ``created_since`` / ``created_until``: when the item first entered the DLQ;
+    - ``failure_class``: one class (``destination_down`` …) or several, comma-separated;
+    - ``group``: a group signature (one "issue": destination + class + status + normalised error).
     """
 
     source: str | None = None
@@ -47,6 +53,8 @@ class DlqFilter:
     error_contains: str | None = None
     created_since: datetime | None = None
     created_until: datetime | None = None
+    failure_class: str | None = None
+    group: str | None = None
 
     @classmethod
     def of(cls, value: DlqFilter | dict | None) -> DlqFilter:
@@ -82,7 +90,14 @@ class DlqFilter:
                 raise DlqFilterError("event_type", "only a trailing '*' wildcard is supported (charge.*)")
         if self.error_contains is not None and len(self.error_contains) > MAX_ERROR_CONTAINS_LENGTH:
             raise DlqFilterError("error_contains", f"at most {MAX_ERROR_CONTAINS_LENGTH} characters")
-        for key in ("source", "destination", "event_type", "error_contains"):
+        if self.failure_class is not None:
+            bad = [c for c in self.classes() if c not in FailureClass.values]
+            if bad or not self.classes():
+                raise DlqFilterError("failure_class", f"not a failure class: {', '.join(bad) or '(empty)'} "
+                                     f"(one of {', '.join(FailureClass.values)})")
+        if self.group is not None and not _GROUP_RE.fullmatch(str(self.group)):
+            raise DlqFilterError("group", "a group signature is 16 hex digits")
+        for key in ("source", "destination", "event_type", "error_contains", "failure_class", "group"):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, str) or has_nul(value)):
                 raise DlqFilterError(key, "must be plain text")
@@ -104,7 +119,14 @@ class DlqFilter:
             q &= Q(created_at__gte=self.created_since)
         if self.created_until:
             q &= Q(created_at__lte=self.created_until)
+        if self.failure_class:
+            q &= Q(failure_class__in=self.classes())
+        if self.group:
+            q &= Q(group_signature=self.group)
         return q
+
+    def classes(self) -> list[str]:
+        return [c.strip() for c in str(self.failure_class or "").split(",") if c.strip()]
 
 
 def _is_id(value: str) -> bool:
@@ -156,3 +178,9 @@ def dlq_depth() -> int:
 def alert_threshold() -> int:
     """The open depth above which the DLQ alarm fires (``DLQ_ALERT_THRESHOLD``)."""
     return int(getattr(settings, "DLQ_ALERT_THRESHOLD", DEFAULT_ALERT_THRESHOLD))
+
+
+def dlq_depth_by_class() -> dict[str, int]:
+    """Open items per failure class (``dlq_messages_total{class}``)."""
+    rows = dlq_open().values("failure_class").annotate(n=Count("id")).order_by()
+    return {row["failure_class"]: row["n"] for row in rows}

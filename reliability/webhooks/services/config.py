@@ -24,6 +24,7 @@ from audit.actors import Actor
 from audit.services import audit_record, diff
 from opsportal.events.services import emit
 from reliability.netpolicy import AddressRefused, UnresolvableHost, validate_outbound_url
+from reliability.webhooks.classes import validate_strategies
 from reliability.webhooks.models import WebhookDestination, WebhookRoute, WebhookSource
 from reliability.webhooks.names import Action, Event
 from reliability.webhooks.selectors.config import source_cache_clear
@@ -42,8 +43,18 @@ _HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")  # RFC 9110
 SOURCE_FIELDS = (
     "slug", "description", "scheme", "secrets", "tolerance_seconds", "max_body_bytes", "hmac_header",
     "hmac_event_id_header", "retry_strategy", "retry_max_attempts", "retry_base_seconds", "retry_max_seconds", "enabled",
+    "dlq_strategies", "dlq_discard_after_days",  # dlq-heal
 )
-DESTINATION_FIELDS = ("name", "url", "signing_secret", "timeout_seconds", "enabled", "disabled_reason", "event_types")
+DESTINATION_FIELDS = ("name", "url", "signing_secret", "timeout_seconds", "enabled", "disabled_reason", "event_types",
+                      "dlq_strategies", "dlq_discard_after_days", "rate_limit_per_second", "concurrency_limit")  # dlq-heal
+DLQ_DESTINATION_FIELDS = ("dlq_strategies", "dlq_discard_after_days", "rate_limit_per_second", "concurrency_limit")
+
+
+def _validate_dlq_strategies(obj) -> None:
+    try:
+        obj.dlq_strategies = validate_strategies(obj.dlq_strategies)
+    except ValueError as exc:
+        raise ValidationError({"dlq_strategies": [str(exc)]}) from None
 
 
 class WebhookConfigInUse(Exception):
@@ -101,6 +112,7 @@ def _validate_secrets(scheme: str, secrets: Any) -> list[str]:
 def source_validate(source: WebhookSource) -> None:
     """Check (and normalise) an unsaved or changed source; raises ValidationError naming fields. No writes."""
     source.secrets = _validate_secrets(source.scheme, source.secrets)
+    _validate_dlq_strategies(source)
     errors: dict[str, list[str]] = {}
     if source.scheme == WebhookSource.Scheme.HMAC and not source.hmac_header:
         errors["hmac_header"] = ["the hmac scheme needs the name of its signature header"]
@@ -154,6 +166,7 @@ def destination_validate(destination: WebhookDestination) -> None:
     except ValueError as exc:
         raise ValidationError({"signing_secret": [f"not a Standard Webhooks secret: {exc}"]}) from exc
     destination.event_types = _validate_subscriptions(_validate_event_type_patterns(destination.event_types, "event_types"))
+    _validate_dlq_strategies(destination)
     destination.full_clean(validate_unique=False, validate_constraints=False)
 
 
@@ -250,8 +263,15 @@ def webhook_destination_create(
     enabled: bool = True,
     disabled_reason: str = "",
     event_types: Iterable[str] = (),
+    **dlq_fields: Any,
 ) -> WebhookDestination:
-    """Create a destination; its signing secret is generated when not given."""
+    """Create a destination; its signing secret is generated when not given.
+
+    ``dlq_fields``: ``dlq_strategies``, ``dlq_discard_after_days``, ``rate_limit_per_second``, ``concurrency_limit``.
+    """
+    unknown = set(dlq_fields) - set(DLQ_DESTINATION_FIELDS)
+    if unknown:
+        raise ValidationError({f: ["unknown field"] for f in sorted(unknown)})
     destination = WebhookDestination(
         name=name,
         url=url,
@@ -261,6 +281,7 @@ def webhook_destination_create(
         disabled_reason=disabled_reason if not enabled else "",
         disabled_at=None if enabled else timezone.now(),
         event_types=list(event_types),
+        **dlq_fields,
     )
     destination_validate(destination)
     try:

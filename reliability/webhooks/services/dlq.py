@@ -11,9 +11,9 @@ A retry re-arms each item's delivery for ONE attempt now (``attempt_budget =
 attempts + 1``) and hands it to the delivery engine after commit; if that
 attempt fails the delivery engine reopens the same failure row.
 
-Dead-lettering lives here too (``dlq_dead_letter``, called by the engine in
-its recording transaction, and ``deliveries_dead_letter_for_destination``),
-so every write to ``WebhookFailure`` is in this module.
+Dead-lettering (``dlq_dead_letter``, called by the engine in its recording
+transaction, and ``deliveries_dead_letter_for_destination``) is in
+``dlq_intake``; the automatic processor and retention in ``dlq_recovery``.
 
 The depth alarm: ``dlq_depth_check()`` runs in the transaction that adds or
 reopens an item and in every retry/discard. It
@@ -24,11 +24,9 @@ or below it; the last of those two outbox events is the alarm's state.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -37,12 +35,12 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from audit.services import audit_record
-from opsportal.common.text import clean_text, has_nul
+from opsportal.common.text import has_nul
 from opsportal.events.models import OutboxEvent
 from opsportal.events.services import emit
 from reliability.webhooks import dispatch
-from reliability.webhooks.metrics import DLQ_MESSAGES_ADDED_TOTAL, retries_counted
-from reliability.webhooks.models import PORTAL_PROVIDER, Delivery, WebhookFailure
+from reliability.webhooks.metrics import retries_counted
+from reliability.webhooks.models import Delivery, DlqReplay, WebhookFailure
 from reliability.webhooks.names import Action, Event
 from reliability.webhooks.selectors.dlq import DlqFilter, alert_threshold, dlq_depth, dlq_matching
 
@@ -145,6 +143,9 @@ def dlq_retry(
     since: datetime | None = None,
     reason: str = "",
     dry_run: bool = False,
+    strategy: str = "",
+    limit: int | None = None,
+    dispatch_after_commit: bool = True,
 ) -> DlqRetryResult:
     """Replay OPEN DLQ items: by ``failure_ids``, and/or ``filters``, and/or entered since ``since``.
 
@@ -158,6 +159,12 @@ def dlq_retry(
     (resolved, missing or busy); ids not taken are in ``result.skipped``. A
     filter matching nothing returns an empty result and writes nothing.
     ``dry_run`` reports what would be retried and changes nothing.
+
+    Every retry is a ``DlqReplay`` row (the live progress reads it);
+    ``strategy`` names the recovery strategy that decided an automatic replay
+    (the DLQ processor), recorded in the audit entry. ``limit`` takes at most
+    that many items (the oldest first). ``dispatch_after_commit=False`` leaves the sending
+    to the caller (the processor's inline probe) or the beat sweep.
     """
     requested = _ids(failure_ids)
     spec = DlqFilter.of(filters)
@@ -167,7 +174,8 @@ def dlq_retry(
     if dry_run:
         rows = list(matching.values_list("pk", "delivery_id"))
     else:
-        rows = list(matching.select_for_update(skip_locked=True, of=("self",)).values_list("pk", "delivery_id"))
+        locked = matching.select_for_update(skip_locked=True, of=("self",))
+        rows = list((locked[:limit] if limit else locked).values_list("pk", "delivery_id"))
     ids = [pk for pk, _ in rows]
     delivery_ids = [d for _, d in rows]
     skipped: tuple[int, ...] = ()
@@ -179,7 +187,12 @@ def dlq_retry(
         return DlqRetryResult(ids=tuple(ids), delivery_ids=tuple(delivery_ids), dry_run=dry_run, skipped=skipped, filter=scope)
 
     now = timezone.now()
+    replay = DlqReplay.objects.create(
+        started_at=now, total=len(ids), actor_label=actor.label[:200], source=source[:40], strategy=strategy[:40],
+        description=(", ".join(f"{k}={v}" for k, v in scope.items()) or f"{len(ids)} item(s)")[:300],
+    )
     WebhookFailure.objects.filter(pk__in=ids).update(
+        replay=replay,
         resolution=WebhookFailure.Resolution.RETRIED,
         retry_count=F("retry_count") + 1,
         last_retry_at=now,
@@ -203,13 +216,16 @@ def dlq_retry(
         actor=actor,
         action=Action.DLQ_RETRY,
         target=_target(ids, one),
-        changes={"resolution": ["open", "retried"], "count": len(ids), "ids": ids, "filter": scope},
+        changes={"resolution": ["open", "retried"], "count": len(ids), "ids": ids, "filter": scope,
+                 **({"strategy": strategy} if strategy else {})},
         reason=reason,
         source=source,
     )
-    emit(Event.DLQ_RETRIED, _target(ids, one), {"count": len(ids), **_event_ids(ids), "filter": scope, "source": source})
+    emit(Event.DLQ_RETRIED, _target(ids, one), {"count": len(ids), **_event_ids(ids), "filter": scope, "source": source,
+                                                **({"strategy": strategy} if strategy else {})})
 
-    dispatch.deliveries_dispatch(delivery_ids)
+    if dispatch_after_commit:
+        dispatch.deliveries_dispatch(delivery_ids)
     transaction.on_commit(lambda: retries_counted(source, len(ids)))
     return DlqRetryResult(ids=tuple(ids), delivery_ids=tuple(delivery_ids), skipped=skipped, filter=scope)
 
@@ -222,18 +238,26 @@ def dlq_discard(
     reason: str,
     failure_id: int | None = None,
     failure_ids: Iterable[int] | None = None,
+    filters: DlqFilter | dict | None = None,
+    strategy: str = "",
 ) -> DlqDiscardResult:
     """Give up on OPEN DLQ items for a (required) reason; their deliveries stay dead.
 
     ``failure_id`` for one item, ``failure_ids`` for several in one operation
-    (one audit entry ``dlq.discard`` and one ``dlq.discarded`` event). Waits for
+    (one audit entry ``dlq.discard`` and one ``dlq.discarded`` event), or
+    ``filters`` (e.g. a group) for every open item they select. Waits for
     a concurrent operation on the same rows, then acts only on those still open;
     raises ``DlqItemNotOpen`` when none is.
     """
     reason = _reason(reason, required=True)
     requested = _ids([failure_id] if failure_id is not None else []) + (_ids(failure_ids) or [])
+    spec = DlqFilter.of(filters)
+    if filters is not None and not spec.is_empty():
+        requested += list(dlq_matching(filters=spec).values_list("pk", flat=True))
     requested = sorted(set(requested))
     if not requested:
+        if filters is not None:
+            return DlqDiscardResult(ids=())
         raise ValidationError({"ids": ["name at least one DLQ item"]})
     locked = list(
         WebhookFailure.objects.select_for_update(of=("self",)).filter(pk__in=requested).order_by("id")
@@ -255,7 +279,9 @@ def dlq_discard(
         actor=actor,
         action=Action.DLQ_DISCARD,
         target=_target(ids, one),
-        changes={"resolution": ["open", "discarded"], "count": len(ids), "ids": ids},
+        changes={"resolution": ["open", "discarded"], "count": len(ids), "ids": ids,
+                 **({"filter": spec.as_dict()} if not spec.is_empty() else {}),
+                 **({"strategy": strategy} if strategy else {})},
         reason=reason,
         source=source,
     )
@@ -290,120 +316,3 @@ def dlq_depth_check(*, threshold: int | None = None) -> str | None:
         emit(Event.DLQ_THRESHOLD_CLEARED, (_BULK_AGGREGATE, "depth"), {"depth": depth, "threshold": limit})
         return Event.DLQ_THRESHOLD_CLEARED
     return None
-
-
-# --- dead-lettering (the engine's exhausted deliveries, a disabled destination's backlog) ----------
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A delivery going into the DLQ, with what its ``WebhookFailure`` row keeps."""
-
-    delivery_id: int
-    destination_id: int
-    destination_name: str
-    source_id: int | None
-    provider: str
-    event_type: str
-    body: bytes
-    error: str
-
-    @classmethod
-    def of(cls, delivery: Delivery, error: str) -> DeadLetter:
-        """From a delivery loaded with its event, source and destination."""
-        event, destination = delivery.event, delivery.destination
-        return cls(
-            delivery_id=delivery.pk, destination_id=destination.pk, destination_name=destination.name,
-            source_id=event.source_id, provider=event.source.slug if event.source_id else PORTAL_PROVIDER,
-            event_type=event.event_type, body=bytes(event.body or b""), error=error,
-        )
-
-
-def dlq_dead_letter(items: list[DeadLetter], *, now: datetime) -> list[WebhookFailure]:
-    """Put dead deliveries into the DLQ (inside the caller's transaction).
-
-    A delivery that already has a failure row (it was replayed and died again)
-    gets that row reopened, never a second one. One ``dlq.added`` event per
-    destination and direction, listing the ids; then the depth check.
-    """
-    if not connection.in_atomic_block:
-        raise RuntimeError("dlq_dead_letter() must run inside the transaction that marked the deliveries dead")
-    by_delivery = {item.delivery_id: item for item in items}
-    latest: dict[int, WebhookFailure] = {}
-    for failure in WebhookFailure.objects.filter(delivery_id__in=list(by_delivery)).order_by("-id"):
-        latest.setdefault(failure.delivery_id, failure)
-    reopened, created = [], []
-    for delivery_id, item in by_delivery.items():
-        failure = latest.get(delivery_id)
-        if failure is not None:
-            failure.resolution = WebhookFailure.Resolution.OPEN
-            failure.error_message = item.error
-            failure.resolved_by = None
-            failure.resolved_by_label = ""
-            failure.resolution_reason = ""
-            failure.resolved_at = None
-            reopened.append(failure)
-        else:
-            created.append(WebhookFailure(
-                delivery_id=delivery_id, source_id=item.source_id, destination_id=item.destination_id,
-                provider=item.provider[:100], event_type=item.event_type, payload=item.body,
-                error_message=item.error, created_at=now, resolution=WebhookFailure.Resolution.OPEN,
-            ))
-    if reopened:
-        WebhookFailure.objects.bulk_update(
-            reopened, ["resolution", "error_message", "resolved_by", "resolved_by_label", "resolution_reason", "resolved_at"]
-        )
-    if created:
-        created = WebhookFailure.objects.bulk_create(created)
-    failures = reopened + created
-
-    groups: dict[tuple[int, bool], list[WebhookFailure]] = defaultdict(list)
-    names: dict[int, str] = {}
-    for failure in failures:
-        item = by_delivery[failure.delivery_id]
-        names[item.destination_id] = item.destination_name
-        groups[(item.destination_id, item.provider == PORTAL_PROVIDER)].append(failure)
-    for (destination_id, outbound), group in groups.items():
-        ids = sorted(f.pk for f in group)
-        target = group[0] if len(group) == 1 else (_BULK_AGGREGATE, f"{len(ids)} items")
-        emit(Event.DLQ_ADDED, target, {
-            "count": len(ids),
-            **_event_ids(ids),
-            "destination": names[destination_id],
-            "destination_id": destination_id,
-            # Outbound portal events that die are not offered to subscribers again (no feedback loop).
-            "outbound": outbound,
-            "error": group[0].error_message[:200],
-        })
-        transaction.on_commit(partial(DLQ_MESSAGES_ADDED_TOTAL.labels(destination=names[destination_id]).inc, len(ids)))
-    if failures:
-        dlq_depth_check()
-    return failures
-
-
-def deliveries_dead_letter_for_destination(*, destination_id: int, reason: str, chunk: int = 500) -> int:
-    """Dead-letter every waiting (pending/failed) delivery of a destination, in chunks.
-
-    In-flight deliveries are left to their worker: its claim saw the
-    destination enabled, and its outcome (or the 410 again) is recorded as usual.
-    """
-    text = clean_text(reason, 1000)  # an error excerpt: engine.policy.ERROR_EXCERPT_CHARS
-    waiting = (Delivery.Status.PENDING, Delivery.Status.FAILED)
-    total = 0
-    while True:
-        with transaction.atomic():
-            rows = list(
-                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("event", "event__source", "destination")
-                .defer("event__headers")
-                .filter(destination_id=destination_id, status__in=waiting)
-                .order_by("id")[:chunk]
-            )
-            if not rows:
-                return total
-            Delivery.objects.filter(pk__in=[r.pk for r in rows]).update(
-                status=Delivery.Status.DEAD, next_attempt_at=None, lease_token=None, lease_expires_at=None,
-                last_error=text,
-            )
-            dlq_dead_letter([DeadLetter.of(r, text) for r in rows], now=timezone.now())
-        total += len(rows)

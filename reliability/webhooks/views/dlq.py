@@ -1,4 +1,4 @@
-"""POST /ops/dlq/<id>/ (action=retry|discard, reason): the DLQ panel's buttons.
+"""POST /ops/dlq/<id>/ and /ops/dlq/groups/<signature>/ (action=retry|discard, reason): the DLQ panel's buttons.
 
 The same services as the admin, the API and the CLI, with source "dashboard".
 Mounted at /ops/dlq/ by opsportal/urls.py.
@@ -16,17 +16,66 @@ from django.views.decorators.http import require_POST
 
 from audit.actors import Actor
 from opsportal.accounts.roles import OPERATOR, has_role
+from reliability.webhooks.selectors.dlq import DlqFilterError
 from reliability.webhooks.services.dlq import DlqItemNotOpen, dlq_discard, dlq_retry
 
 ACTIONS = ("retry", "discard")
 
 
-@require_POST
-def dlq_action(request, failure_id: int):
+def _allowed(request) -> HttpResponse | None:
     if not request.user.is_authenticated:
         return HttpResponse(status=401, headers={"HX-Refresh": "true"})
     if not (request.user.is_staff and has_role(request.user, OPERATOR)):
         raise PermissionDenied
+    return None
+
+
+def _answer(request, error: str, notice: str):
+    if request.headers.get("HX-Request") == "true":
+        from reliability.webhooks.panels import DLQ_PANEL
+
+        request.dlq_panel_error, request.dlq_panel_notice = error, notice
+        context = {"panel": DLQ_PANEL, **DLQ_PANEL.context(request)}
+        return HttpResponse(render_to_string(DLQ_PANEL.template, context, request=request))
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect("dashboard:overview")
+
+
+@require_POST
+def dlq_group_action(request, signature: str):
+    """Replay or discard every open item of one group (one audit entry)."""
+    denied = _allowed(request)
+    if denied is not None:
+        return denied
+    action = request.POST.get("action", "")
+    if action not in ACTIONS:
+        raise Http404("no such action")
+    actor, reason = Actor.from_request(request), request.POST.get("reason", "")
+    error = notice = ""
+    try:
+        if action == "retry":
+            result = dlq_retry(filters={"group": signature}, reason=reason, actor=actor, source="dashboard")
+            notice = f"group {signature}: {result.count} item(s) handed back to delivery"
+        else:
+            result = dlq_discard(filters={"group": signature}, reason=reason, actor=actor, source="dashboard")
+            notice = f"group {signature}: {result.count} item(s) discarded"
+    except DlqFilterError as exc:
+        raise Http404("no such DLQ group") from exc
+    except DlqItemNotOpen as exc:
+        error = str(exc)
+    except ValidationError as exc:
+        error = f"group {signature}: " + "; ".join(exc.messages)
+    return _answer(request, error, notice)
+
+
+@require_POST
+def dlq_action(request, failure_id: int):
+    denied = _allowed(request)
+    if denied is not None:
+        return denied
     action = request.POST.get("action", "")
     if action not in ACTIONS:
         raise Http404("no such action")
@@ -45,20 +94,11 @@ def dlq_action(request, failure_id: int):
         error = str(exc)
     except ValidationError as exc:
         error = f"#{failure_id}: " + "; ".join(exc.messages)
-    if request.headers.get("HX-Request") == "true":
-        from reliability.webhooks.panels import DLQ_PANEL
-
-        request.dlq_panel_error, request.dlq_panel_notice = error, notice
-        context = {"panel": DLQ_PANEL, **DLQ_PANEL.context(request)}
-        return HttpResponse(render_to_string(DLQ_PANEL.template, context, request=request))
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(request, notice)
-    return redirect("dashboard:overview")
+    return _answer(request, error, notice)
 
 
 app_name = "dlq-ops"
 urlpatterns = [
     path("<int:failure_id>/", dlq_action, name="action"),
+    path("groups/<str:signature>/", dlq_group_action, name="group"),
 ]

@@ -1,4 +1,4 @@
-"""``manage.py webhooks_retry --since 1h [--source SLUG] [--dry-run]``: replay the DLQ from the shell.
+"""``manage.py webhooks_retry --since 1h [--source SLUG] [--class CLASS] [--group SIG] [--dry-run]``: replay the DLQ from the shell.
 
 The same service as the admin, /ops/ and the API (source "cli"); acts as the
 system actor ``cli:webhooks_retry``. Prints one line per item it retried (or
@@ -28,6 +28,10 @@ class Command(BaseCommand):
         parser.add_argument("--source", help="only this source's items (its slug; 'portal' for outbound events)")
         parser.add_argument("--destination", help="only items for this destination (id or name)")
         parser.add_argument("--event-type", help="only this event type (exact, or a prefix ending in *: charge.*)")
+        parser.add_argument("--class", dest="failure_class",
+                            help="only items of this failure class (destination_down, rate_limited, rejected, gone, "
+                                 "server_error, signature_rejected, breaker_open, refused; comma-separate several)")
+        parser.add_argument("--group", help="only the items of this DLQ group (issue) signature; enough on its own")
         parser.add_argument("--id", dest="ids", action="append", default=[], metavar="ID",
                             help="retry this DLQ item (repeat, or comma-separate, for several)")
         parser.add_argument("--reason", default="", help="recorded in the audit trail")
@@ -35,8 +39,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         ids = self._ids(options["ids"])
-        if options["since"] is None and not ids:
-            raise CommandError("give --since (e.g. --since 1h) or --id: refusing to retry the whole queue implicitly")
+        if options["since"] is None and not ids and not options["group"]:
+            raise CommandError("give --since (e.g. --since 1h), --group or --id: refusing to retry the whole queue implicitly")
         since = None
         if options["since"] is not None:
             try:
@@ -45,14 +49,16 @@ class Command(BaseCommand):
                 raise CommandError(f"--since: {exc}") from exc
         if options["source"] and options["source"] != "portal" and not WebhookSource.objects.filter(slug=options["source"]).exists():
             raise CommandError(f"--source: no webhook source with slug {options['source']!r}")
-        filters = {"source": options["source"], "destination": options["destination"], "event_type": options["event_type"]}
+        filters = {"source": options["source"], "destination": options["destination"], "event_type": options["event_type"],
+                   "failure_class": options["failure_class"], "group": options["group"]}
         try:
             result = dlq_retry(
                 failure_ids=ids or None, filters=filters, since=since, reason=options["reason"], dry_run=options["dry_run"],
                 actor=Actor.for_system("cli:webhooks_retry"), source="cli",
             )
         except DlqFilterError as exc:
-            raise CommandError(f"--{exc.field.replace('_', '-')}: {exc.message}") from exc
+            flag = {"failure_class": "class"}.get(exc.field, exc.field.replace("_", "-"))
+            raise CommandError(f"--{flag}: {exc.message}") from exc
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
         except DlqItemNotOpen as exc:
