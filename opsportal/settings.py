@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "reliability.webhooks",
     "reliability.incidents",
     "runbooks",
+    "reliability.slos",  # slos (#12)
 ]
 
 MIDDLEWARE = [
@@ -242,6 +243,10 @@ CELERY_BEAT_SCHEDULE = {
     "incidents-sweep-escalations": {"task": "incidents.sweep_escalations", "schedule": 5.0},  # ≤ 30 s late
     "incidents-sweep-notifications": {"task": "incidents.sweep_notifications", "schedule": 15.0},
     "incidents-sweep-maintenance": {"task": "incidents.sweep_maintenance", "schedule": 10.0},
+    # slos (#12): internal and Prometheus SLIs into buckets, then the burn-rate evaluation
+    "slos-compute-internal": {"task": "slos.compute_internal", "schedule": 60.0},
+    "slos-pull-prometheus": {"task": "slos.pull_prometheus", "schedule": 60.0},
+    "slos-evaluate": {"task": "slos.evaluate", "schedule": 60.0},
 }
 # Where audit.anchor_chain appends head hashes (one JSON line per run). Point it at storage the
 # database's users cannot write (another volume, a log shipper's input) in production.
