@@ -46,9 +46,10 @@ def slo_create(*, slug: str, name: str, service, objective, actor: Actor, source
     unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise ValidationError({f: ["not a field of an SLO"] for f in sorted(unknown)})
-    defaults = {f: SLO._meta.get_field(f).get_default() for f in EDITABLE if f not in ("service", "owner")}
+    defaults = {f: SLO._meta.get_field(f).get_default() for f in EDITABLE if f not in ("service", "owner", "name")}
     merged = validation.clean_definition({**defaults, **fields, "objective": objective})
-    slo = SLO(slug=slug, name=name, service=service, **{k: v for k, v in merged.items() if k in EDITABLE})
+    slo = SLO(slug=slug, name=name, service=service,
+              **{k: v for k, v in merged.items() if k in EDITABLE and k not in ("name", "service")})
     slo.full_clean(validate_unique=False)
     tier_rows = [BurnTier(name=t["name"], severity=t["severity"], long_window_minutes=int(t["long_window_minutes"]),
                           short_window_minutes=int(t["short_window_minutes"]), factor=float(t["factor"]),
