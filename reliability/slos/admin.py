@@ -42,8 +42,8 @@ class CorrectionInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(SLO)
 class SLOAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "service", "objective", "window", "source", "state", "budget")
-    list_filter = ("window", "source", "sli", "status__state")
+    list_display = ("slug", "name", "service", "objective", "window", "sli_source", "state", "budget")
+    list_filter = ("window", "sli_source", "sli", "status__state")
     search_fields = ("slug", "name", "service__name")
     inlines = [StatusInline, CorrectionInline]
     list_select_related = ("service", "status")

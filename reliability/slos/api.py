@@ -61,7 +61,7 @@ class SLOSerializer(serializers.ModelSerializer):
         model = SLO
         fields = ["slug", "name", "service", "description", "sli", "latency_threshold_ms", "objective", "window",
                   "timezone", "budgeting", "timeslice_minutes", "timeslice_target", "labels", "owner", "protected",
-                  "source", "internal_sli", "prometheus_good_query", "prometheus_total_query", "min_events",
+                  "sli_source", "internal_sli", "prometheus_good_query", "prometheus_total_query", "min_events",
                   "absent_minutes", "tiers", "status", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
         extra_kwargs = {"slug": {"validators": []}}
@@ -71,7 +71,7 @@ class SLOSerializer(serializers.ModelSerializer):
 
 
 def _prometheus_warnings(slo: SLO) -> list[str]:
-    if slo.source != SLO.Source.PROMETHEUS or not getattr(settings, "PROMETHEUS_URL", ""):
+    if slo.sli_source != SLO.Source.PROMETHEUS or not getattr(settings, "PROMETHEUS_URL", ""):
         return []
     from reliability.slos.services.prometheus import retention
 

@@ -47,7 +47,7 @@ def clean_definition(fields: dict) -> dict:
             errors["timeslice_target"] = ["the timeslice target is a percentage in (0, 100]"]
         if not 1 <= int(fields.get("timeslice_minutes") or 0) <= 60:
             errors["timeslice_minutes"] = ["a timeslice is 1 to 60 minutes"]
-    if fields.get("source") == SLO.Source.PROMETHEUS and not (
+    if fields.get("sli_source") == SLO.Source.PROMETHEUS and not (
             (fields.get("prometheus_good_query") or "").strip() and (fields.get("prometheus_total_query") or "").strip()):
         errors["prometheus_good_query"] = ["a Prometheus SLI needs both the good and the total query"]
     labels = fields.get("labels") or {}

@@ -81,7 +81,7 @@ def tier_problem(*, objective: float, factor: float, long_minutes: int, short_mi
         return f"the short window ({short_minutes} min) must be shorter than the long window ({long_minutes} min)"
     budget = 1 - objective / 100
     ceiling = 1 / budget
-    if factor > ceiling:
+    if factor >= ceiling * (1 - 1e-9):  # a tier fires when the burn *exceeds* the factor
         return (f"a {objective:g}% SLO can never burn ×{factor:g}: with every event failing the burn rate is "
                 f"×{ceiling:g} ({factor * budget:.0%} errors would be needed)")
     return None

@@ -51,7 +51,8 @@ class SLO(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="owned_slos")
     protected = models.BooleanField(default=True, help_text="chaos drills stop when this SLO's budget is exhausted")
-    source = models.CharField(max_length=12, choices=Source.choices, default=Source.PUSH)
+    sli_source = models.CharField(max_length=12, choices=Source.choices, default=Source.PUSH,
+                                  help_text="where the buckets come from")
     internal_sli = models.CharField(max_length=100, blank=True,
                                     help_text="internal source: webhook-delivery:<destination>|ingestion|alert-to-incident")
     prometheus_good_query = models.TextField(blank=True, help_text="PromQL: good events per minute")

@@ -15,7 +15,7 @@ from reliability.slos.models import SLO, BudgetCorrection, BurnAlertPolicy, Burn
 from reliability.slos.names import Action, Event
 
 EDITABLE = ("name", "service", "description", "sli", "latency_threshold_ms", "objective", "window", "timezone",
-            "budgeting", "timeslice_minutes", "timeslice_target", "labels", "owner", "protected", "source",
+            "budgeting", "timeslice_minutes", "timeslice_target", "labels", "owner", "protected", "sli_source",
             "internal_sli", "prometheus_good_query", "prometheus_total_query")
 TIER_FIELDS = ("severity", "long_window_minutes", "short_window_minutes", "factor", "for_seconds")
 
@@ -24,7 +24,7 @@ def slo_snapshot(slo: SLO) -> dict:
     return {
         "slug": slo.slug, "name": slo.name, "service": slo.service.name if slo.service_id else None,
         "sli": slo.sli, "objective": str(slo.objective), "window": slo.window, "timezone": slo.timezone,
-        "budgeting": slo.budgeting, "source": slo.source, "protected": slo.protected, "labels": slo.labels,
+        "budgeting": slo.budgeting, "sli_source": slo.sli_source, "protected": slo.protected, "labels": slo.labels,
         "owner": slo.owner.get_username() if slo.owner_id else None,
     }
 

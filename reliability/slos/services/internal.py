@@ -79,7 +79,7 @@ def internal_slis_compute(*, now: datetime | None = None) -> dict:
     until = floor_minute(now) + MINUTE
     since = until - LOOKBACK
     written = 0
-    for slo in SLO.objects.filter(source=SLO.Source.INTERNAL).exclude(internal_sli=""):
+    for slo in SLO.objects.filter(sli_source=SLO.Source.INTERNAL).exclude(internal_sli=""):
         counts = internal_sli_counts(slo, since, until)
         written += sli_buckets_upsert(slo_id=slo.pk, items=[(m, g, t) for m, (g, t) in counts.items()])
     return {"buckets": written}

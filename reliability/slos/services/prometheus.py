@@ -82,7 +82,7 @@ def prometheus_slis_pull(*, now: datetime | None = None) -> dict:
         return {"skipped": "PROMETHEUS_URL is not set"}
     now = now or timezone.now()
     written, failed = 0, 0
-    for slo in SLO.objects.filter(source=SLO.Source.PROMETHEUS):
+    for slo in SLO.objects.filter(sli_source=SLO.Source.PROMETHEUS):
         try:
             written += prometheus_sli_pull(slo, now=now)
         except (PrometheusError, http.OutboundError, ValueError) as exc:
