@@ -50,6 +50,11 @@ def clean_definition(fields: dict) -> dict:
     if fields.get("sli_source") == SLO.Source.PROMETHEUS and not (
             (fields.get("prometheus_good_query") or "").strip() and (fields.get("prometheus_total_query") or "").strip()):
         errors["prometheus_good_query"] = ["a Prometheus SLI needs both the good and the total query"]
+    elif fields.get("sli_source") == SLO.Source.PROMETHEUS:
+        for key in ("prometheus_good_query", "prometheus_total_query"):
+            if "{{.window}}" not in fields[key].replace(" ", ""):
+                errors[key] = ["a per-second rate with a {{.window}} placeholder, e.g. "
+                               "sum(rate(http_requests_total{code!~\"5..\"}[{{.window}}]))"]
     labels = fields.get("labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         errors["labels"] = ["labels are an object of string values"]

@@ -2,8 +2,9 @@
 
 Both queries go out with the same ``start``, ``end`` and ``step`` (60 s), so every minute's good
 and total are values at the same instant (slo-generator's flaw was reading them apart: SLIs
-above 100 %). The queries must give events per minute, e.g.
-``sum(increase(http_requests_total{code!~"5.."}[1m]))``. Calls go through ``reliability.http``
+above 100 %). The queries are the rule export's templates (per-second rates with a
+``{{.window}}`` placeholder, e.g. ``sum(rate(http_requests_total{code!~"5.."}[{{.window}}]))``):
+read with the window ``1m``, a value × 60 is the minute's events. Calls go through ``reliability.http``
 (breaker ``prometheus``). A minute with good > total (scrape jitter) is clamped to good = total.
 """
 
@@ -18,6 +19,7 @@ from django.utils import timezone
 
 from reliability import http
 from reliability.slos.models import SLO, SLOStatus
+from reliability.slos.rules import PLACEHOLDER
 from reliability.slos.services.ingest import sli_buckets_upsert
 from reliability.slos.windows import MINUTE, floor_minute
 
@@ -67,12 +69,12 @@ def prometheus_sli_pull(slo: SLO, *, now: datetime, base: str | None = None) -> 
     last = SLOStatus.objects.filter(slo=slo).values_list("last_bucket_at", flat=True).first()
     end = floor_minute(now)
     start = max(end - BACKFILL, (last or end - BACKFILL) - 5 * MINUTE)  # re-read a few minutes: late scrapes
-    good = query_range(slo.prometheus_good_query, start=start, end=end, base=base)
-    total = query_range(slo.prometheus_total_query, start=start, end=end, base=base)
+    good = query_range(PLACEHOLDER.sub("1m", slo.prometheus_good_query), start=start, end=end, base=base)
+    total = query_range(PLACEHOLDER.sub("1m", slo.prometheus_total_query), start=start, end=end, base=base)
     items = []
     for at, t in total.items():
-        g = good.get(at, 0.0)
-        t_int = max(0, round(t))
+        g = good.get(at, 0.0) * 60
+        t_int = max(0, round(t * 60))
         items.append((at - MINUTE, min(max(0, round(g)), t_int), t_int))  # the value at T counts the minute before T
     return sli_buckets_upsert(slo_id=slo.pk, items=items)
 
