@@ -90,7 +90,7 @@ def slo_rule_groups(slo: SLO, tiers) -> list[dict]:
         rule = {"alert": "SLOErrorBudgetBurn" + severity.capitalize(), "expr": "\nor\n".join(parts) + "\n",
                 "labels": {"severity": label, "sloth_severity": severity, **ours},
                 "annotations": {"summary": f"SLO {slo.slug} is burning its error budget too fast ({severity} tier)",
-                                "title": f"(%s) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error "
+                                "title": "(%s) {{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error "
                                          "budget burn rate is over expected." % severity}}
         hold = min(t.for_seconds for t in chosen)
         if hold:
