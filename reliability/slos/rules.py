@@ -90,8 +90,8 @@ def slo_rule_groups(slo: SLO, tiers) -> list[dict]:
         rule = {"alert": "SLOErrorBudgetBurn" + severity.capitalize(), "expr": "\nor\n".join(parts) + "\n",
                 "labels": {"severity": label, "sloth_severity": severity, **ours},
                 "annotations": {"summary": f"SLO {slo.slug} is burning its error budget too fast ({severity} tier)",
-                                "title": "(%s) {{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error "
-                                         "budget burn rate is over expected." % severity}}
+                                "title": f"({severity}) " "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error "
+                                         "budget burn rate is over expected."}}
         hold = min(t.for_seconds for t in chosen)
         if hold:
             rule["for"] = f"{hold}s"
