@@ -9,7 +9,9 @@ from django.db import models
 class SLIBucket(models.Model):
     """Good and total events of one SLO in one minute (upserted: the last write for a minute wins)."""
 
-    slo = models.ForeignKey("slos.SLO", on_delete=models.CASCADE, related_name="buckets")
+    # no separate slo_id index: the unique (slo, minute) index serves it, and with a second one
+    # PostgreSQL scanned every bucket of the SLO for the evaluation's ranges (38 ms → 0.8 ms)
+    slo = models.ForeignKey("slos.SLO", on_delete=models.CASCADE, related_name="buckets", db_index=False)
     minute = models.DateTimeField()
     good = models.BigIntegerField()
     total = models.BigIntegerField()
@@ -28,7 +30,7 @@ class SLIHour(models.Model):
     so an evaluation never scans every minute of 30 days.
     """
 
-    slo = models.ForeignKey("slos.SLO", on_delete=models.CASCADE, related_name="hours")
+    slo = models.ForeignKey("slos.SLO", on_delete=models.CASCADE, related_name="hours", db_index=False)
     hour = models.DateTimeField()
     good = models.BigIntegerField()
     total = models.BigIntegerField()
