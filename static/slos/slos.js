@@ -11,7 +11,9 @@
   function line(id, labels, values, label, color, extra) {
     var canvas = document.getElementById(id);
     if (!canvas || !window.Chart) return;
-    if (charts[id]) { charts[id].destroy(); }
+    // a swapped-out canvas is simply dropped: Chart.js's destroy() restores the old canvas's style
+    // attribute, an inline style the CSP refuses
+    if (charts[id] && charts[id].canvas === canvas) { return; }
     var fg = getComputedStyle(document.documentElement).getPropertyValue("--body-fg").trim() || "#333";
     var datasets = [{ label: label, data: values, borderColor: color, backgroundColor: color, pointRadius: 0, spanGaps: true, borderWidth: 1.5 }];
     if (extra) datasets.push(extra);
