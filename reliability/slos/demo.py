@@ -76,4 +76,4 @@ def seed_slos(ctx: SeedContext) -> None:
         made.append(slo.pk)
         ctx.created(f"SLO {slug!r} ({rows} buckets and hours)")
     if made:
-        slos_evaluate(slo_ids=made)
+        slos_evaluate(slo_ids=made, actor=ctx.actor)  # the demo acts as seed_demo throughout

@@ -43,7 +43,8 @@ def _fmt(rate: float | None) -> str:
     return "n/a" if rate is None else f"×{rate:.2f}"
 
 
-def _alert(slo: SLO, key: str, *, fires: bool, labels: dict, summary: str, description: str, now: datetime) -> None:
+def _alert(slo: SLO, key: str, *, fires: bool, labels: dict, summary: str, description: str, now: datetime,
+           actor: Actor = SYSTEM) -> None:
     from reliability.incidents.models import AlertSource
     from reliability.incidents.services.intake import AlertIn, GroupIn, alerts_ingest
 
@@ -54,11 +55,12 @@ def _alert(slo: SLO, key: str, *, fires: bool, labels: dict, summary: str, descr
     group_key = f"portal:slo:{slo.slug}:{labels['severity']}"
     group = GroupIn(source=AlertSource.PORTAL, group_key=group_key, alerts=[alert], group_labels=labels,
                     common_labels=labels, common_annotations=annotations, title=summary)
-    alerts_ingest(group=group, actor=SYSTEM, source="portal")
+    alerts_ingest(group=group, actor=actor, source="portal")
 
 
 @transaction.atomic
-def tier_transition(*, tier_id: int, verdict: TierVerdict, evaluation: Evaluation, fires: bool) -> BurnTier:
+def tier_transition(*, tier_id: int, verdict: TierVerdict, evaluation: Evaluation, fires: bool,
+                    actor: Actor = SYSTEM) -> BurnTier:
     """A tier starts or stops firing: its row, one audit entry, one outbox event, and its portal alert."""
     tier = BurnTier.objects.select_for_update(of=("self",)).select_related("policy__slo__service").get(pk=tier_id)
     slo, now = tier.policy.slo, evaluation.now
@@ -75,13 +77,13 @@ def tier_transition(*, tier_id: int, verdict: TierVerdict, evaluation: Evaluatio
             "factor": tier.factor, "burn_long": verdict.burn_long, "burn_short": verdict.burn_short,
             "budget_remaining": evaluation.budget_remaining,
             "exhaustion_at": evaluation.exhaustion_at.isoformat() if evaluation.exhaustion_at else None}
-    audit_record(actor=SYSTEM, action=Action.TIER_FIRE if fires else Action.TIER_RECOVER, target=tier,
+    audit_record(actor=actor, action=Action.TIER_FIRE if fires else Action.TIER_RECOVER, target=tier,
                  changes={"state": [before, tier.state], "burn_long": [None, verdict.burn_long],
                           "burn_short": [None, verdict.burn_short]}, source="task")
     emit(Event.TIER_FIRING if fires else Event.TIER_RECOVERED, slo, data)
     exhaustion = evaluation.exhaustion_at.strftime("%Y-%m-%d %H:%M UTC") if evaluation.exhaustion_at else "not at this rate"
     budget = "n/a" if evaluation.budget_remaining is None else f"{evaluation.budget_remaining:.1%}"
-    _alert(slo, tier.name, fires=fires, now=now,
+    _alert(slo, tier.name, fires=fires, now=now, actor=actor,
            labels={"alertname": "SLOErrorBudgetBurn", "severity": SEVERITY_LABEL[tier.severity], "tier": tier.name,
                    "long_window": windows.label(tier.long_window_minutes),
                    "short_window": windows.label(tier.short_window_minutes)},
@@ -94,16 +96,16 @@ def tier_transition(*, tier_id: int, verdict: TierVerdict, evaluation: Evaluatio
 
 
 @transaction.atomic
-def absent_transition(*, slo_id: int, evaluation: Evaluation) -> None:
+def absent_transition(*, slo_id: int, evaluation: Evaluation, actor: Actor = SYSTEM) -> None:
     status = SLOStatus.objects.select_for_update(of=("self",)).select_related("slo__service").get(slo_id=slo_id)
     slo, fires = status.slo, evaluation.absent
     status.absent = fires
     status.save(update_fields=["absent"])
     last = evaluation.last_bucket_at.isoformat() if evaluation.last_bucket_at else None
-    audit_record(actor=SYSTEM, action=Action.ABSENT_FIRE if fires else Action.ABSENT_RECOVER, target=slo,
+    audit_record(actor=actor, action=Action.ABSENT_FIRE if fires else Action.ABSENT_RECOVER, target=slo,
                  changes={"absent": [not fires, fires], "last_bucket_at": [None, last]}, source="task")
     emit(Event.DATA_ABSENT if fires else Event.DATA_RESUMED, slo, {"slug": slo.slug, "last_bucket_at": last})
-    _alert(slo, "absent", fires=fires, now=evaluation.now,
+    _alert(slo, "absent", fires=fires, now=evaluation.now, actor=actor,
            labels={"alertname": "SLOSLIDataAbsent", "severity": "warning"},
            summary=f"SLO {slo.slug}: no SLI data since {last or 'ever'}",
            description=f"no bucket for more than {slo.policy.absent_minutes} minutes; pushes stopped?")
@@ -123,7 +125,7 @@ def _next_state(tier: BurnTier, verdict: TierVerdict, now: datetime) -> tuple[st
     return BurnTier.State.PENDING, since
 
 
-def slos_evaluate(*, now: datetime | None = None, slo_ids: list[int] | None = None) -> dict:
+def slos_evaluate(*, now: datetime | None = None, slo_ids: list[int] | None = None, actor: Actor = SYSTEM) -> dict:
     """One cycle over every SLO (or ``slo_ids``). Returns counts and the cycle's duration."""
     from reliability.slos import metrics
 
@@ -167,9 +169,9 @@ def slos_evaluate(*, now: datetime | None = None, slo_ids: list[int] | None = No
         metrics.observe_status(slo.slug, ev)
     _write_bookkeeping(statuses, tiers_dirty)
     for tier_id, verdict, ev, fires in transitions:
-        tier_transition(tier_id=tier_id, verdict=verdict, evaluation=ev, fires=fires)
+        tier_transition(tier_id=tier_id, verdict=verdict, evaluation=ev, fires=fires, actor=actor)
     for slo_id, ev in absents:
-        absent_transition(slo_id=slo_id, evaluation=ev)
+        absent_transition(slo_id=slo_id, evaluation=ev, actor=actor)
     _announce(evaluated, now)
     elapsed = time.perf_counter() - started
     metrics.EVALUATION_SECONDS.observe(elapsed)
