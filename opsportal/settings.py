@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "reliability.incidents",
     "reliability.reports",  # reports: the reliability report and its weekly snapshots
     "runbooks",
+    "reliability.slos",  # slos (#12)
 ]
 
 MIDDLEWARE = [
@@ -261,6 +262,10 @@ CELERY_BEAT_SCHEDULE = {
     # dlq-heal: the self-healing DLQ processor (auto replay on recovery, discard_after) and resolved-item retention.
     "webhooks-dlq-process": {"task": "webhooks.dlq_process", "schedule": 300.0},
     "webhooks-dlq-purge-resolved": {"task": "webhooks.dlq_purge_resolved", "schedule": 86_400.0},
+    # slos (#12): internal and Prometheus SLIs into buckets, then the burn-rate evaluation
+    "slos-compute-internal": {"task": "slos.compute_internal", "schedule": 60.0},
+    "slos-pull-prometheus": {"task": "slos.pull_prometheus", "schedule": 60.0},
+    "slos-evaluate": {"task": "slos.evaluate", "schedule": 60.0},
 }
 # Non-critical task types are rate limited per worker (Celery task_annotations; docs/health.md):
 # housekeeping must never crowd out deliveries, escalations and intake on a busy worker.

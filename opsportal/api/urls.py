@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from audit.api import AuditEntryViewSet, audit_export_csv
 from opsportal.catalog.api import ServiceViewSet
 from reliability.incidents.api import IncidentViewSet
+from reliability.slos.api import SLOViewSet
 from runbooks.api import RunbookViewSet
 
 router = SimpleRouter(trailing_slash=True)
@@ -13,6 +14,7 @@ router.register("services", ServiceViewSet, basename="service")
 router.register("audit", AuditEntryViewSet, basename="audit")
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("runbooks", RunbookViewSet, basename="runbook")
+router.register("slos", SLOViewSet, basename="slo")  # slos (#12)
 
 urlpatterns = [
     path("audit/export.csv", audit_export_csv, name="audit-export"),
@@ -22,5 +24,6 @@ urlpatterns = [
     path("webhooks/", include("reliability.webhooks.urls")),
     path("", include("reliability.incidents.urls")),
     path("", include("reliability.reports.urls")),
+    path("", include("reliability.slos.urls")),  # slos (#12): POST slos/<slug>/events/
     path("", include(router.urls)),
 ]

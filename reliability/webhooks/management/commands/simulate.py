@@ -4,6 +4,8 @@
 ``--alerts N [--rate R] [--batch B]``: Alertmanager v4 notifications to ``/api/v1/alerts/alertmanager/``
 with a bearer token (``--token``, else ``$OPSPORTAL_ALERTS_TOKEN``, else one issued through the
 accounts service for this run, with the ``alerts:write`` scope).
+``--slis SLUG [--error-rate PCT] [--minutes N] [--per-minute R]``: good/total minute buckets to
+``/api/v1/slos/<slug>/events/`` (token ``slo:write``), the last N minutes up to now, so the SLO burns.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -42,10 +45,17 @@ class Command(BaseCommand):
         parser.add_argument("--groups", type=int, default=5, help="alert groups (alertname+service) to cycle through (1-5)")
         parser.add_argument("--instances", type=int, default=10,
                             help="distinct instances per group; more alerts than groups×instances repeat (and dedupe)")
+        parser.add_argument("--slis", metavar="SLUG", help="push SLI good/total buckets to this SLO (slos #12)")
+        parser.add_argument("--error-rate", type=float, default=2.0, metavar="PCT",
+                            help="with --slis: percent of bad events (default 2: a 99.9%% SLO burns ×20)")
+        parser.add_argument("--minutes", type=int, default=60, help="with --slis: minutes of traffic up to now (default 60)")
+        parser.add_argument("--per-minute", type=int, default=600, help="with --slis: events a minute at peak (default 600)")
         parser.add_argument("--token", default="", help="bearer token with alerts:write (default: $OPSPORTAL_ALERTS_TOKEN "
                                                         "or one issued for this run)")
 
     def handle(self, *args, **options):
+        if options["slis"]:
+            return self.slis(options)
         if options["alerts"] is not None:
             return self.alerts(options)
         count, rate, slug = options["webhooks"], options["rate"] or 10.0, options["source"]
@@ -133,17 +143,50 @@ class Command(BaseCommand):
         for label in sorted(statuses):
             self.stdout.write(f"  {label}: {statuses[label]}")
 
-    def _token(self, given: str) -> str:
-        token = given or os.environ.get("OPSPORTAL_ALERTS_TOKEN", "")
+    def _token(self, given: str, scope: str = "alerts:write", env: str = "OPSPORTAL_ALERTS_TOKEN") -> str:
+        token = given or os.environ.get(env, "")
         if token:
             return token
         from audit.actors import Actor
         from opsportal.accounts.services import token_issue
 
-        row, raw = token_issue(service_name="simulate", scopes=["alerts:write"], name="simulate --alerts",
+        row, raw = token_issue(service_name="simulate", scopes=[scope], name=f"simulate ({scope})",
                                actor=Actor.for_system("cli:simulate"), source="cli")
-        self.stdout.write(f"issued token {row.prefix}… (alerts:write) for this run; revoke it in the admin when done")
+        self.stdout.write(f"issued token {row.prefix}… ({scope}) for this run; revoke it in the admin when done")
         return raw
+
+    def slis(self, options) -> None:
+        import httpx
+        from django.utils import timezone
+
+        from reliability.slos.simulation import event_batches
+
+        if not 0 <= options["error_rate"] <= 100 or options["minutes"] < 1 or options["per_minute"] < 1:
+            raise CommandError("--error-rate within 0–100, --minutes ≥ 1 and --per-minute ≥ 1")
+        slug = options["slis"]
+        now = timezone.now().replace(second=0, microsecond=0)
+        bodies = event_batches(start=now - timedelta(minutes=options["minutes"] - 1), minutes=options["minutes"],
+                               per_minute=options["per_minute"], error_rate=options["error_rate"] / 100,
+                               batch=max(1, min(options["batch"] * 10, 1000)), seed=options["seed"])
+        headers = {"Authorization": f"Bearer {self._token(options['token'], 'slo:write', 'OPSPORTAL_SLO_TOKEN')}"}
+        url = options["url"].rstrip("/") + f"/api/v1/slos/{slug}/events/"
+        statuses: Counter = Counter()
+        good = total = 0
+        with httpx.Client(timeout=options["timeout"], headers=headers) as client:
+            for body in bodies:
+                try:
+                    resp = client.post(url, json=body)
+                    statuses[str(resp.status_code)] += 1
+                    if resp.status_code != 200:
+                        self.stderr.write(f"{resp.status_code}: {resp.text[:300]}")
+                except httpx.HTTPError as exc:
+                    statuses[type(exc).__name__] += 1
+                good += sum(e["good"] for e in body["events"])
+                total += sum(e["total"] for e in body["events"])
+        self.stdout.write(f"pushed {options['minutes']} minute(s) to {slug} in {len(bodies)} request(s): "
+                          f"{total - good} bad of {total} ({(total - good) / max(total, 1):.2%})")
+        for label in sorted(statuses):
+            self.stdout.write(f"  {label}: {statuses[label]}")
 
     def alerts(self, options) -> None:
         from reliability.incidents.simulation import AlertBatches
