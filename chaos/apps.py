@@ -8,6 +8,7 @@ class ChaosConfig(AppConfig):
 
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
+        from django.db.models.signals import post_migrate
 
         from chaos.seams import install_db_latency_wrapper
         from chaos.panels import CHAOS_PANEL
@@ -16,3 +17,7 @@ class ChaosConfig(AppConfig):
         # Every new portal DB connection carries the db-latency seam (a dict lookup when idle).
         connection_created.connect(install_db_latency_wrapper, dispatch_uid="chaos.db_latency_seam")
         register_panel(CHAOS_PANEL)
+
+        from chaos.services.catalog import sync_after_migrate
+
+        post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="chaos.scenario_catalog_sync")

@@ -108,6 +108,12 @@ def _refuse_unless_allowed(drill: ChaosDrill, stage: str) -> None:
         raise ChaosRefused(report.summary())
 
 
+def _scenario_slugs() -> set[str]:
+    from chaos.scenarios import SCENARIOS
+
+    return set(SCENARIOS)
+
+
 def _lock(drill_id: int) -> ChaosDrill:
     return ChaosDrill.objects.select_for_update(of=("self",)).select_related("scenario", "service").get(pk=drill_id)
 
@@ -120,6 +126,11 @@ def drill_create(*, scenario: str, name: str, actor: Actor, source: str, paramet
     """A draft drill; refused in production, when chaos is disabled or the kill switch is engaged."""
     require(may_author(actor), "creating chaos drills needs the chaos_operator role (or a chaos:write token)")
     scenario_row = ChaosScenario.objects.filter(slug=scenario).first()
+    if scenario_row is None and scenario in _scenario_slugs():  # catalog rows ensured on demand too
+        from chaos.services.catalog import scenario_catalog_sync
+
+        scenario_catalog_sync(actor=actor, source=source)
+        scenario_row = ChaosScenario.objects.filter(slug=scenario).first()
     if scenario_row is None:
         raise ValidationError({"scenario": [f"unknown scenario {scenario!r}"]})
     drill = ChaosDrill(
@@ -192,19 +203,25 @@ def drill_submit(*, drill_id: int, actor: Actor, source: str) -> ChaosDrill:
 
 
 @transaction.atomic
-def drill_approve(*, drill_id: int, actor: Actor, source: str) -> ChaosDrill:
-    """Approve another person's drill: a chaos operator or a superuser, never its creator."""
+def drill_approve(*, drill_id: int, actor: Actor, source: str, allow_system: bool = False) -> ChaosDrill:
+    """Approve another person's drill: a chaos operator or a superuser, never its creator.
+
+    ``allow_system`` lets ``make chaos`` (``manage.py chaos_run``) approve as the CLI on a
+    developer's machine; the audit entry names the system actor.
+    """
     user = actor.user
-    require(user is not None and has_role(user, CHAOS_OPERATOR), "approving needs a person with the chaos_operator role")
+    system_ok = allow_system and user is None and bool(actor.system) and actor.system.startswith("cli:")
+    require(system_ok or (user is not None and has_role(user, CHAOS_OPERATOR)),
+            "approving needs a person with the chaos_operator role")
     drill = _lock(drill_id)
-    if drill.created_by_id is not None and drill.created_by_id == user.pk:
+    if user is not None and drill.created_by_id is not None and drill.created_by_id == user.pk:
         raise ChaosPermissionDenied("the creator of a drill cannot approve it: a second chaos operator must")
     if drill.state not in (State.PENDING_APPROVAL, State.DRAFT):
         raise InvalidTransition(f"a {drill.state} drill cannot be approved")
     _refuse_unless_allowed(drill, guardrails.APPROVE)
     drill.approved_by, drill.approved_at = user, timezone.now()
     return _transition(drill, State.APPROVED, actor=actor, source=source, action=Action.DRILL_APPROVE,
-                       event=Event.DRILL_APPROVED, approved_by=[None, user.get_username()])
+                       event=Event.DRILL_APPROVED, approved_by=[None, actor.label])
 
 
 
