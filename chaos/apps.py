@@ -10,8 +10,8 @@ class ChaosConfig(AppConfig):
         from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate
 
-        from chaos.seams import install_db_latency_wrapper
         from chaos.panels import CHAOS_PANEL
+        from chaos.seams import install_db_latency_wrapper
         from opsportal.dashboard.panels import register_panel
 
         # Every new portal DB connection carries the db-latency seam (a dict lookup when idle).

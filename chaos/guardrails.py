@@ -116,7 +116,10 @@ def _degradation(notes: list[str]) -> Violation | None:
 
 def _slo(drill, notes: list[str], conditions: dict) -> list[Violation]:
     try:
-        from reliability.slos.selectors import budget_exhausted_services, fast_burning_slos  # wired at integration
+        from reliability.slos.selectors import (  # wired at integration
+            budget_exhausted_services,
+            fast_burning_slos,
+        )
     except ImportError:
         notes.append("SLO fast burn and budgets: not available")
         return []

@@ -149,6 +149,9 @@ class ChaosJournalEntry(models.Model):
         ordering = ["run_id", "id"]
         verbose_name_plural = "chaos journal entries"
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message[:80]}"
+
 
 class ChaosFault(models.Model):
     """A fault a run applied: what to remove, and when it ends on its own (TTL)."""
@@ -165,6 +168,9 @@ class ChaosFault(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["removed_at", "expires_at"], name="chaos_fault_live")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} fault on {self.target}"
 
 
 class ChaosKillSwitch(models.Model):
@@ -184,4 +190,7 @@ class ChaosKillSwitch(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="chaos_one_engaged_kill_switch"),
         ]
+
+    def __str__(self) -> str:
+        return f"kill switch #{self.pk} ({'engaged' if self.active else 'released'})"
 

@@ -20,6 +20,7 @@ urlpatterns = [
     path("ops/_sink/", include("reliability.webhooks.views.sink")),  # development only (404 elsewhere)
     path("ops/runbooks/", include("runbooks.ops_urls")),
     path("ops/incidents/", include("reliability.incidents.ops_urls")),
+    path("ops/chaos/", include("chaos.ops_urls")),  # chaos drills (issue 14)
     path("ops/", include("opsportal.dashboard.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Split view: its settings script is a separate request, not inline (Content-Security-Policy).

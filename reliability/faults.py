@@ -256,8 +256,8 @@ def faults_sweep() -> list[str]:
         if client is not None:
             try:
                 client.hdel(REDIS_KEY, target)
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc:  # noqa: BLE001 - readers ignore it anyway (expired)
+                log.debug("faults: could not delete expired %s: %s", target, exc)
     if expired:
         _publish()
     return expired

@@ -8,9 +8,10 @@ is recorded with its TTL and can be removed by any process (the sweep, the kill 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass

@@ -11,6 +11,7 @@ It is never put on the broker's path: the drill needs the broker to be stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 
 from reliability import faults
@@ -54,10 +55,8 @@ class FaultProxy:
             pass
         finally:
             for w in (writer, peer_writer):
-                try:
+                with contextlib.suppress(Exception):
                     w.close()
-                except Exception:  # noqa: BLE001
-                    pass
 
     async def _handle(self, reader, writer):
         fault = self._fault()

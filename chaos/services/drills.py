@@ -24,7 +24,14 @@ from chaos import guardrails
 from chaos.models import ChaosDrill, ChaosScenario
 from chaos.names import TASK_START_SLOT, Action, Event
 from chaos.selectors import parse_cron
-from chaos.services._common import ChaosPermissionDenied, ChaosRefused, InvalidTransition, drill_payload, may_author, require
+from chaos.services._common import (
+    ChaosPermissionDenied,
+    ChaosRefused,
+    InvalidTransition,
+    drill_payload,
+    may_author,
+    require,
+)
 from opsportal.accounts.roles import CHAOS_OPERATOR, has_role
 from opsportal.events.services import emit
 

@@ -20,5 +20,6 @@ urlpatterns = [
     path("dlq/", include("reliability.webhooks.api.dlq")),
     path("webhooks/", include("reliability.webhooks.urls")),
     path("", include("reliability.incidents.urls")),
+    path("chaos/", include("chaos.urls")),  # chaos drills (issue 14)
     path("", include(router.urls)),
 ]
