@@ -92,6 +92,7 @@ def _settle(ctx: RunContext, scenario, sleep) -> list:
     seconds = int(ctx.parameters.get("settle_seconds", settings.CHAOS_SETTLE_SECONDS))
     deadline = time.monotonic() + seconds
     while True:
+        heartbeat(ctx.run_id)  # still alive while waiting for recovery (the sweep aborts silent runs)
         found = scenario.invariants(ctx)
         if all(i.passed for i in found) or time.monotonic() >= deadline:
             return found

@@ -31,8 +31,11 @@ def _client():
 
 
 def _post(client, slug: str, body: bytes, headers: dict) -> int:
+    from django.conf import settings
+
     extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k.lower() != "content-type"}
-    response = client.post(INGEST_PATH.format(slug=slug), data=body, content_type="application/json", **extra)
+    secure = bool(getattr(settings, "SECURE_SSL_REDIRECT", False))  # staging redirects plain HTTP: speak "HTTPS"
+    response = client.post(INGEST_PATH.format(slug=slug), data=body, content_type="application/json", secure=secure, **extra)
     return response.status_code
 
 
@@ -48,7 +51,7 @@ class _Traffic(Scenario):
     }
 
     def apply(self, ctx: RunContext) -> None:
-        ctx.scratch.update(sent=0, statuses={}, client=_client(), sources=_sources(ctx), last=0.0)
+        ctx.scratch.update(sent=0, statuses={}, client=_client(), sources=_sources(ctx))
         ctx.set_fault("load", ",".join(ctx.targets), latency_ms=0, note=self.slug)
 
     def make_request(self, ctx: RunContext, source, n: int) -> tuple[bytes, dict]:
@@ -58,15 +61,15 @@ class _Traffic(Scenario):
         if ctx.dry_run or not ctx.scratch.get("sources"):
             return
         now = time.monotonic()
-        elapsed = now - ctx.scratch["last"] if ctx.scratch["last"] else 1.0
-        ctx.scratch["last"] = now
+        first = ctx.scratch.setdefault("first", now)
         rate = int(ctx.parameters.get("rate_per_second", 5))
-        budget = int(ctx.parameters.get("max_requests", 1000)) - ctx.scratch["sent"]
-        count = max(0, min(budget, round(rate * min(elapsed, 2.0))))
-        for i in range(count):
+        # one second's worth at once, then keep pace with the clock (a slow tick catches up)
+        due = min(int(ctx.parameters.get("max_requests", 1000)), rate + int(rate * (now - first)))
+        while ctx.scratch["sent"] < due:
             if ctx.stopping():
                 return
-            source = ctx.scratch["sources"][i % len(ctx.scratch["sources"])]
+            sources = ctx.scratch["sources"]
+            source = sources[ctx.scratch["sent"] % len(sources)]
             body, headers = self.make_request(ctx, source, ctx.scratch["sent"])
             status = _post(ctx.scratch["client"], source.slug, body, headers)
             ctx.scratch["statuses"][str(status)] = ctx.scratch["statuses"].get(str(status), 0) + 1
@@ -95,6 +98,15 @@ class BurstLoad(_Traffic):
     name = "Burst load"
     description = "Correctly signed synthetic webhooks at a rate: every one must be accepted and delivered (or dead-lettered)."
 
+    def invariants(self, ctx: RunContext) -> list[Invariant]:
+        found = super().invariants(ctx)
+        if not ctx.dry_run:
+            statuses, sent = ctx.scratch.get("statuses", {}), ctx.scratch.get("sent", 0)
+            accepted = statuses.get("202", 0)
+            found.append(Invariant("every signed webhook accepted (202)", sent > 0 and accepted == sent, 3,
+                                   f"{accepted} of {sent} accepted: {json.dumps(statuses)}"))
+        return found
+
     def make_request(self, ctx, source, n):
         factories = ctx.scratch.setdefault("factories", {})
         factory = factories.get(source.slug) or factories.setdefault(source.slug, _factory(source))
@@ -118,6 +130,9 @@ class DuplicateStorm(_Traffic):
         found = super().invariants(ctx)
         if ctx.dry_run:
             return found
+        statuses = ctx.scratch.get("statuses", {})
+        found.append(Invariant("first copy accepted, repeats answered as duplicates",
+                               statuses.get("202", 0) == len(ctx.scratch.get("events", {})) >= 1, 2, json.dumps(statuses)))
         for slug, event in ctx.scratch.get("events", {}).items():
             stored = WebhookEvent.objects.filter(source__slug=slug, provider_event_id=event.event_id).count()
             found.append(Invariant(f"{slug}: the repeated event stored once", stored == 1, 2, f"{stored} rows"))
