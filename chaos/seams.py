@@ -40,3 +40,13 @@ def db_exempt():
         yield
     finally:
         _exempt.reset(token)
+
+
+@contextlib.contextmanager
+def db_not_exempt():
+    """Feel the db-latency fault again inside the engine (a scenario measuring what the portal feels)."""
+    token = _exempt.set(False)
+    try:
+        yield
+    finally:
+        _exempt.reset(token)

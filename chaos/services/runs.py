@@ -173,6 +173,17 @@ def run_finish(*, run_id: int, invariants: list[dict], actor: Actor, source: str
     return run
 
 
+def _check_spec(spec: dict) -> None:
+    allowed = {"latency_ms", "error", "probability"}
+    if set(spec) - allowed:
+        raise ValueError(f"a seam fault takes only {sorted(allowed)}")
+    error = spec.get("error")
+    if error is not None and error not in fault_store.ERROR_KINDS and not (isinstance(error, int) and 400 <= error <= 599):
+        raise ValueError(f"unknown fault error {error!r}")
+    if not spec.get("latency_ms") and error is None:
+        raise ValueError("a fault needs latency_ms or an error")
+
+
 @transaction.atomic
 def fault_record(*, run_id: int, kind: str, target: str, spec: dict, ttl_seconds: float, actor: Actor,
                  source: str) -> ChaosFault:
@@ -184,7 +195,10 @@ def fault_record(*, run_id: int, kind: str, target: str, spec: dict, ttl_seconds
     expires = now + timedelta(seconds=ttl_seconds)
     fault = ChaosFault.objects.create(run=run, kind=kind, target=target[:200], spec=spec, applied_at=now, expires_at=expires)
     if kind in SEAM_KINDS:
-        fault_store.fault_set(target, expires_at=expires, tag=f"chaos-run:{run.pk}", **spec)
+        _check_spec(spec)
+        # Set only once the row is committed: a fault in effect always has its record (and its TTL) on file.
+        tag = f"chaos-run:{run.pk}"
+        transaction.on_commit(lambda: fault_store.fault_set(target, expires_at=expires, tag=tag, **spec))
     audit_record(actor=actor, action=Action.FAULT_APPLY, target=run, source=source,
                  changes={"fault": {"kind": kind, "target": target, **spec, "expires_at": expires.isoformat()}, "chaos": True})
     emit(Event.FAULT_APPLIED, run, {"run": run.pk, "kind": kind, "target": target, "expires_at": expires.isoformat()})

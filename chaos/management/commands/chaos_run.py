@@ -9,6 +9,7 @@ unless ``--staging-ok``), its slot claimed and run in this process. The last lin
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from django.conf import settings
@@ -38,9 +39,11 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=int, default=5)
         parser.add_argument("--dry-run", action="store_true")
         parser.add_argument("--staging-ok", action="store_true", help="allow outside OPSPORTAL_ENV=development")
+        parser.add_argument("--embedded", action="store_true",
+                            help="run a Celery worker and beat in this process (the embedded portal: make chaos)")
 
     def handle(self, *args, scenario: str, params: list[str], target: list[str], duration: int, dry_run: bool,
-               staging_ok: bool, **options):
+               staging_ok: bool, embedded: bool = False, **options):
         if settings.OPSPORTAL_ENV != "development" and not staging_ok:
             raise CommandError("chaos_run self-approves: development only (or --staging-ok)")
         parameters = {}
@@ -61,7 +64,11 @@ class Command(BaseCommand):
         except Exception as exc:  # a refusal or invalid input: the verdict line says why
             self.stdout.write(f"verdict: aborted ({type(exc).__name__}: {exc})")
             sys.exit(1)
-        result = start_due_slot(drill.pk, source="cli")
+        stop = _embedded_portal() if embedded else (lambda: None)
+        try:
+            result = start_due_slot(drill.pk, source="cli")
+        finally:
+            stop()
         run = ChaosRun.objects.filter(drill=drill).first()
         if run is None:
             self.stdout.write(f"verdict: aborted ({result.reason})")
@@ -71,6 +78,47 @@ class Command(BaseCommand):
         verdict = run.verdict or "aborted"
         self.stdout.write(f"verdict: {verdict} (run #{run.pk}, score {run.score}, {run.reason or 'ok'})")
         sys.exit(0 if verdict == ChaosRun.Verdict.PASSED else 1)
+
+
+def _embedded_portal():
+    """A threads-pool worker and beat in this process, as ``manage.py serve`` runs them; returns stop()."""
+    import threading
+
+    from celery.beat import EmbeddedService
+    from celery.worker import state as worker_state
+
+    from opsportal.celery import app
+    from opsportal.serve import (
+        ServeError,
+        _configure_celery_for_embedding,
+        _embedded_worker_class,
+        _start_http,
+    )
+
+    _configure_celery_for_embedding(app)
+    server = None
+    try:  # the demo destination delivers to this portal's own sink (/ops/_sink/demo/)
+        host, port = os.environ.get("OPSPORTAL_HOST", "127.0.0.1"), int(os.environ.get("OPSPORTAL_PORT", "8000"))
+        server, _ = _start_http(host, port, "WARNING")
+    except ServeError:
+        pass  # a portal already serves there (make run): it receives the deliveries
+    beat = EmbeddedService(app, thread=True, max_interval=1.0, scheduler_cls="django_celery_beat.schedulers:DatabaseScheduler")
+    beat.start()
+    worker = _embedded_worker_class(app)(app=app, hostname="chaos-run@localhost", pool_cls="threads", concurrency=3,
+                                         loglevel="WARNING", quiet=True, redirect_stdouts=False, without_heartbeat=True,
+                                         without_mingle=True, without_gossip=True)
+    thread = threading.Thread(target=worker.start, name="chaos-run-worker", daemon=True)
+    thread.start()
+
+    def stop():
+        if server is not None:
+            server.should_exit = True
+        beat.service.stop()
+        worker_state.should_stop = 0
+        thread.join(15)
+        beat.join(15)
+
+    return stop
 
 
 def _default_targets(scenario: str) -> list[str]:
