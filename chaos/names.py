@@ -21,7 +21,6 @@ class Action(enum.StrEnum):
     FAULT_REMOVE = "chaos.fault_remove"
     KILL_SWITCH_ENGAGE = "chaos.kill_switch_engage"
     KILL_SWITCH_RELEASE = "chaos.kill_switch_release"
-    CATALOG_SYNC = "chaos.catalog_sync"
 
 
 class Event(enum.StrEnum):
@@ -41,7 +40,6 @@ class Event(enum.StrEnum):
     FAULT_REMOVED = "chaos.fault_removed"
     KILL_SWITCH_ENGAGED = "chaos.kill_switch_engaged"
     KILL_SWITCH_RELEASED = "chaos.kill_switch_released"
-    CATALOG_SYNCED = "chaos.catalog_synced"
 
 
 # Celery task names (published by name: services and the engine never import tasks.py).

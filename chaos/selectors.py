@@ -76,6 +76,8 @@ def drill_next_slot(drill: ChaosDrill, now: datetime | None = None) -> datetime 
     now = now or timezone.now()
     schedule = drill.schedule or {}
     if "at" in schedule:
+        if drill.state == ChaosDrill.State.RUNNING:
+            return None  # the one-off is running now
         at = datetime.fromisoformat(schedule["at"])
         return None if drill.runs.filter(slot=at).exists() else at
     if "cron" in schedule:

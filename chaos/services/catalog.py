@@ -1,14 +1,15 @@
-"""The scenario catalog: rows mirror the classes in chaos/scenarios (after every migrate, and on demand)."""
+"""The scenario catalog: rows mirror the classes in chaos/scenarios (after every migrate, and on demand).
+
+Like the role groups (opsportal/accounts/roles.py), the catalog is declared in code and synchronised
+after migrate: no audit entry or event (it is not an operator action; docs/decisions.md).
+"""
 
 from __future__ import annotations
 
 from django.db import transaction
 
 from audit.actors import Actor
-from audit.services import audit_record
 from chaos.models import ChaosScenario
-from chaos.names import Action, Event
-from opsportal.events.services import emit
 
 
 @transaction.atomic
@@ -28,10 +29,6 @@ def scenario_catalog_sync(*, actor: Actor, source: str) -> list[str]:
             setattr(row, key, value)
         row.save()
         changed.append(slug)
-    if changed:
-        audit_record(actor=actor, action=Action.CATALOG_SYNC, target=("chaos.chaosscenario", ",".join(changed)[:60]),
-                     changes={"scenarios": changed}, source=source)
-        emit(Event.CATALOG_SYNCED, ("chaos.chaosscenario", 0), {"scenarios": changed})
     return changed
 
 

@@ -20,6 +20,16 @@ def _no_faults():
 
 
 @pytest.fixture
+def processes(settings, tmp_path):
+    """Real ``celery worker``/``celery beat`` processes on this test's database (tests/chaos/processes.py)."""
+    from tests.chaos.processes import Processes
+
+    procs = Processes(settings, tmp_path)
+    yield procs
+    procs.stop()
+
+
+@pytest.fixture
 def chaos_settings(settings):
     settings.OPSPORTAL_ENV = "staging"
     settings.OPSPORTAL_CHAOS_ENABLED = True

@@ -9,7 +9,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
@@ -64,10 +63,3 @@ class Processes:
     def stop(self) -> None:
         for proc in self.started:
             self.kill(proc)
-
-
-@pytest.fixture
-def processes(settings, tmp_path):
-    procs = Processes(settings, tmp_path)
-    yield procs
-    procs.stop()

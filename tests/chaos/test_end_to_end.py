@@ -14,14 +14,12 @@ import time_machine
 from django.utils import timezone
 
 from audit.actors import Actor
-from chaos import services
 from chaos.engine.sweep import sweep
 from chaos.models import ChaosFault, ChaosRun
 from reliability import faults
 from reliability.webhooks.models import Delivery, WebhookEvent
 from reliability.webhooks.services.config import RouteSpec, webhook_destination_create, webhook_source_create
 from tests.chaos.helpers import wait_for
-from tests.chaos.processes import processes  # noqa: F401 - fixture
 from tests.webhooks.helpers import SECRETS
 from tests.webhooks.receiver import DEST_SECRET, Receiver
 

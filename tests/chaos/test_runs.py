@@ -145,12 +145,13 @@ def test_the_kill_switch_halts_a_running_drill_and_refuses_new_starts_until_rele
 
 
 @pytest.mark.django_db
-def test_a_fault_whose_runner_died_expires_on_its_ttl(scheduled_drill, chaos_settings):
+def test_a_fault_whose_runner_died_expires_on_its_ttl(scheduled_drill, chaos_settings, django_capture_on_commit_callbacks):
     """No runner loop at all (as if its worker was SIGKILLed after applying): the TTL still ends it."""
     drill = scheduled_drill(targets=[TARGET], parameters={"error": 503}, duration_seconds=10)
     run = start_due_slot(drill.pk, execute=False).run
-    services.fault_record(run_id=run.pk, kind="outbound", target=TARGET, spec={"error": 503}, ttl_seconds=40,
-                          actor=Actor.for_system("t"), source="test")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.fault_record(run_id=run.pk, kind="outbound", target=TARGET, spec={"error": 503}, ttl_seconds=40,
+                              actor=Actor.for_system("t"), source="test")
     assert faults.fault_for(TARGET) is not None
     with time_machine.travel(timezone.now() + timedelta(seconds=41), tick=False):
         assert faults.fault_for(TARGET) is None  # every reader honours the expiry, swept or not
