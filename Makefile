@@ -57,8 +57,10 @@ bench: $(VENV)/.installed-dev
 # make chaos SCENARIO=burst-load [PARAMS="rate_per_second=5 max_requests=20"] [TARGETS=webhook-source:demo]
 # [DURATION=5]: the drill against the embedded portal (its database, an in-process worker and beat);
 # the last line is the verdict, exit 0 only when it passed (docs/chaos.md).
+# The demo data keeps P0/P1 incidents open on purpose; CHAOS_FLAGS= (empty) restores that stop condition.
+CHAOS_FLAGS ?= --no-incident-stop
 chaos: $(VENV)/.installed
 	@test -n "$(SCENARIO)" || { echo "usage: make chaos SCENARIO=<slug> [PARAMS='k=v …'] [TARGETS=…] (docs/chaos.md)" >&2; exit 2; }
 	@$(PY) manage.py migrate --noinput >/dev/null
 	@$(PY) manage.py seed_demo >/dev/null
-	$(PY) manage.py chaos_run $(SCENARIO) $(PARAMS) $(foreach t,$(TARGETS),--target $(t)) --duration $(or $(DURATION),5) --embedded
+	$(PY) manage.py chaos_run $(SCENARIO) $(PARAMS) $(foreach t,$(TARGETS),--target $(t)) --duration $(or $(DURATION),5) --embedded $(CHAOS_FLAGS)

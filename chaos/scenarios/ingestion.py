@@ -46,7 +46,8 @@ class _Traffic(Scenario):
         "type": "object",
         "properties": {"rate_per_second": {"type": "integer", "minimum": 1, "maximum": 500},
                        "max_requests": {"type": "integer", "minimum": 1, "maximum": 100000},
-                       "settle_seconds": {"type": "integer", "minimum": 0, "maximum": 600}},
+                       "settle_seconds": {"type": "integer", "minimum": 0, "maximum": 600},
+                       "sink": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}},  # a drill sink to check for duplicates
         "additionalProperties": False,
     }
 

@@ -39,11 +39,13 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=int, default=5)
         parser.add_argument("--dry-run", action="store_true")
         parser.add_argument("--staging-ok", action="store_true", help="allow outside OPSPORTAL_ENV=development")
+        parser.add_argument("--no-incident-stop", action="store_true",
+                            help="do not stop on open P0/P1 incidents (the demo data keeps some open on purpose)")
         parser.add_argument("--embedded", action="store_true",
                             help="run a Celery worker and beat in this process (the embedded portal: make chaos)")
 
     def handle(self, *args, scenario: str, params: list[str], target: list[str], duration: int, dry_run: bool,
-               staging_ok: bool, embedded: bool = False, **options):
+               staging_ok: bool, embedded: bool = False, no_incident_stop: bool = False, **options):
         if settings.OPSPORTAL_ENV != "development" and not staging_ok:
             raise CommandError("chaos_run self-approves: development only (or --staging-ok)")
         parameters = {}
@@ -57,7 +59,8 @@ class Command(BaseCommand):
             drill = services.drill_create(scenario=scenario, name=f"make chaos {scenario}", parameters=parameters,
                                           targets=target or _default_targets(scenario), duration_seconds=duration,
                                           schedule={"at": timezone.now().replace(microsecond=0).isoformat()},
-                                          dry_run=dry_run, actor=author, source="cli")
+                                          dry_run=dry_run, actor=author, source="cli",
+                                          stop_conditions={"incidents": False} if no_incident_stop else {})
             services.drill_submit(drill_id=drill.pk, actor=author, source="cli")
             services.drill_approve(drill_id=drill.pk, actor=second, source="cli", allow_system=True)
             services.drill_schedule(drill_id=drill.pk, actor=author, source="cli")
