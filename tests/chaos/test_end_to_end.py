@@ -186,3 +186,20 @@ def test_a_fault_whose_drill_worker_was_sigkilled_expires_on_its_ttl(scheduled_d
     run = ChaosRun.objects.get(drill=drill)
     assert run.state == "aborted" and "stopped answering" in run.reason
     assert timezone.now() < fault.expires_at  # the real clock never had to wait for the TTL
+
+
+def test_worker_crash_a_pool_process_killed_and_replaced(scheduled_drill, shop, receiver, processes, client):
+    from tests.webhooks.helpers import post, standard_headers
+
+    drill = scheduled_drill("worker-crash", targets=["worker:celery"], duration_seconds=4,
+                            parameters={"kills": 1, "settle_seconds": 60})
+    processes.worker(concurrency=2)  # one pool process runs the drill, the other is the victim
+    processes.beat()
+    wait_for(lambda: ChaosRun.objects.filter(drill=drill, state="running").exists(), timeout=90, what="the run")
+    for n in range(4):  # work in flight around the crash: the lease and the sweep recover it
+        body = f'{{"type": "order.paid", "n": {n}}}'.encode()
+        assert post(client, "shop", body, standard_headers(body)).status_code == 202
+    run = _await_verdict(drill, processes)
+    assert run.verdict == "passed", [i for i in run.invariants if not i["passed"]]
+    assert run.journal.filter(message__startswith="killed worker process").exists()
+    assert Delivery.objects.filter(status="delivered").count() == 4 and set(receiver.ids().values()) <= {1, 2}
