@@ -320,6 +320,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "IncidentSeverityEnum": "reliability.incidents.models.incidents.Severity",
         "IncidentStatusEnum": "reliability.incidents.models.incidents.Incident.Status",
+        "ChaosDrillStateEnum": "chaos.models.ChaosDrill.State",  # chaos (issue 14)
+        "ChaosRunStateEnum": "chaos.models.ChaosRun.State",
     },
 }
 
