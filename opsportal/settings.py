@@ -8,6 +8,7 @@ and REDIS_URL turns it into the production layout.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import sys
 from pathlib import Path
@@ -78,6 +79,7 @@ INSTALLED_APPS = [
     "reliability.reports",  # reports: the reliability report and its weekly snapshots
     "runbooks",
     "reliability.slos",  # slos (#12)
+    "chaos",  # chaos drills (issue 14)
 ]
 
 MIDDLEWARE = [
@@ -266,6 +268,8 @@ CELERY_BEAT_SCHEDULE = {
     "slos-compute-internal": {"task": "slos.compute_internal", "schedule": 60.0},
     "slos-pull-prometheus": {"task": "slos.pull_prometheus", "schedule": 60.0},
     "slos-evaluate": {"task": "slos.evaluate", "schedule": 60.0},
+    # chaos: expired faults removed, stale runs (dead runner) aborted, guards re-checked
+    "chaos-sweep": {"task": "chaos.sweep", "schedule": 2.0},
 }
 # Non-critical task types are rate limited per worker (Celery task_annotations; docs/health.md):
 # housekeeping must never crowd out deliveries, escalations and intake on a busy worker.
@@ -361,6 +365,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "IncidentSeverityEnum": "reliability.incidents.models.incidents.Severity",
         "IncidentStatusEnum": "reliability.incidents.models.incidents.Incident.Status",
+        "ChaosDrillStateEnum": "chaos.models.ChaosDrill.State",  # chaos (issue 14)
+        "ChaosRunStateEnum": "chaos.models.ChaosRun.State",
     },
 }
 
@@ -432,6 +438,20 @@ except ValueError as _exc:
 
 # --- Portal-specific --------------------------------------------------------------------
 OPSPORTAL_CHAOS_ENABLED = env_bool("OPSPORTAL_CHAOS_ENABLED", default=OPSPORTAL_ENV != "production")
+# --- Chaos drills (issue 14; docs/chaos.md) ---
+# Fault targets a drill may name (fnmatch patterns): outbound breaker names, the portal's own seams.
+CHAOS_TARGET_ALLOWLIST = env_list("CHAOS_TARGET_ALLOWLIST", "webhook-destination-*,notify:*,alertmanager,db:default,"
+                                  "redis:app,webhook-source:*,worker:celery,sandbox")
+CHAOS_MAX_DURATION_SECONDS = int(os.environ.get("CHAOS_MAX_DURATION_SECONDS", "1800"))
+CHAOS_GUARD_INTERVAL_SECONDS = float(os.environ.get("CHAOS_GUARD_INTERVAL_SECONDS", "5"))  # stop conditions re-checked
+CHAOS_FAULT_TTL_MARGIN_SECONDS = int(os.environ.get("CHAOS_FAULT_TTL_MARGIN_SECONDS", "30"))  # TTL = duration + margin
+CHAOS_RUN_STALE_SECONDS = int(os.environ.get("CHAOS_RUN_STALE_SECONDS", "30"))  # runner silent this long: aborted
+CHAOS_DEFAULT_STARTING_DEADLINE_SECONDS = int(os.environ.get("CHAOS_DEFAULT_STARTING_DEADLINE_SECONDS", "300"))
+CHAOS_SETTLE_SECONDS = int(os.environ.get("CHAOS_SETTLE_SECONDS", "60"))  # wait for recovery before the verdict
+# Blackout windows: [{"from": ISO, "to": ISO}] or [{"daily": "HH:MM-HH:MM", "weekdays": [0..6], "timezone": "UTC"}]
+CHAOS_BLACKOUT_WINDOWS = json.loads(os.environ.get("CHAOS_BLACKOUT_WINDOWS", "[]"))
+CHAOS_PROTECTED_SLOS = env_list("CHAOS_PROTECTED_SLOS", "")  # empty: every SLO is protected
+FAULTS_REFRESH_SECONDS = float(os.environ.get("FAULTS_REFRESH_SECONDS", "0.5"))  # shared fault snapshot age
 ALERTMANAGER_URL = os.environ.get("ALERTMANAGER_URL", "")
 # A resolved incident whose group fires again within this many seconds reopens; later, a new linked incident.
 INCIDENT_REOPEN_WINDOW_SECONDS = int(os.environ.get("INCIDENT_REOPEN_WINDOW_SECONDS", "300"))

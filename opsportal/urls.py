@@ -23,6 +23,7 @@ urlpatterns = [
     path("ops/health/", include("reliability.health.ops_urls")),  # health (health-core)
     path("ops/reports/", include("reliability.reports.ops_urls")),
     path("ops/slos/", include("reliability.slos.ops_urls")),  # slos (#12)
+    path("ops/chaos/", include("chaos.ops_urls")),  # chaos drills (issue 14)
     path("ops/", include("opsportal.dashboard.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Split view: its settings script is a separate request, not inline (Content-Security-Policy).

@@ -52,6 +52,12 @@ OUTBOUND_REQUESTS = Counter(
     "Outbound HTTP attempts by target and outcome.",
     ["target", "outcome"],
 )
+# Attempts a chaos fault hit, tagged chaos="true" so SLOs and reports tell drills from real failures.
+OUTBOUND_INJECTED = Counter(
+    "outbound_injected_faults_total",
+    "Outbound HTTP attempts hit by an injected (chaos) fault.",
+    ["target", "outcome", "chaos"],
+)
 OUTBOUND_DURATION = Histogram(
     "outbound_request_duration_seconds",
     "Duration of outbound HTTP attempts (including injected latency).",
@@ -222,10 +228,10 @@ def _outcome(status: int) -> str:
 
 def _fault_response(fault: faults.Fault, method: str, url: httpx.URL) -> httpx.Response | None:
     """Raise the fault's transport error, or build its error response; None when latency only."""
-    if fault.error == "timeout":
-        raise httpx.ReadTimeout("injected fault: timeout")
-    if fault.error == "connect":
-        raise httpx.ConnectError("injected fault: connect error")
+    if fault.error in ("timeout", "hang"):  # a hung peer looks like a read timeout to the caller
+        raise httpx.ReadTimeout(f"injected fault: {fault.error}")
+    if fault.error in ("connect", "reset"):
+        raise httpx.ConnectError(f"injected fault: {fault.error}")
     if isinstance(fault.error, int):
         return httpx.Response(fault.error, headers={"X-Opsportal-Fault": "injected"},
                               request=httpx.Request(method, url))
@@ -251,6 +257,8 @@ class _Attempt:
                   "duration_ms": round(elapsed * 1000, 2), "attempt": self.attempt, "outcome": outcome}
         if self.injected:
             fields["fault"] = True
+            fields["chaos"] = True
+            OUTBOUND_INJECTED.labels(target=self.target, outcome=outcome, chaos="true").inc()
         if outcome == "success" or outcome == "client_error":
             log.info("outbound_request", **fields)
         else:

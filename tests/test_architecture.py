@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("opsportal", "reliability", "audit")
+PACKAGES = ("opsportal", "reliability", "audit", "chaos")
 
 # --- 1. who may write -------------------------------------------------------------------------------
 
@@ -49,6 +49,8 @@ ORM_WRITE_EXCEPTIONS: tuple[tuple[str, str, str], ...] = (
      "the outbox relay marks rows published: the outbox mechanism itself"),
     ("reliability/breakers/store.py", "self.client.delete",
      "not the ORM: a Redis DEL"),
+    ("reliability/faults.py", "pipe.delete",
+     "not the ORM: a Redis DEL of the shared fault hash (the kill switch clears every fault)"),
 )
 
 

@@ -17,6 +17,7 @@ KNOWN_SCOPES = (
     "heartbeats:write",
     "catalog:write",
     "audit:read",
+    "chaos:write",  # chaos drills (issue 14): create, schedule, halt, kill switch; approval needs a person
 )
 
 

@@ -32,22 +32,36 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "webhooks.webhookfailure": ("view",),
         "runbooks.runbook": ("view", "add", "change"),
         "runbooks.runbookversion": ("view",),
+        "chaos.chaosdrill": ("view",),  # chaos (issue 14): operators read drills and runs
+        "chaos.chaosrun": ("view",),
+        "chaos.chaosjournalentry": ("view",),
     },
     SUPPORT: {
         "catalog.service": ("view",),
         "breakers.circuitbreaker": ("view",),
         "runbooks.runbook": ("view",),
         "runbooks.runbookversion": ("view",),
+        "chaos.chaosdrill": ("view",),  # chaos (issue 14): support reads drills and runs
+        "chaos.chaosrun": ("view",),
     },
     CHAOS_OPERATOR: {
         "catalog.service": ("view",),
         "breakers.circuitbreaker": ("view",),
+        # chaos drills (issue 14): changes go through the services, which check the role again
+        "chaos.chaosscenario": ("view",),
+        "chaos.chaosdrill": ("view", "add", "change"),
+        "chaos.chaosrun": ("view",),
+        "chaos.chaosjournalentry": ("view",),
+        "chaos.chaosfault": ("view",),
+        "chaos.chaoskillswitch": ("view", "add", "change"),
     },
     AUDITOR: {
         "audit.auditentry": ("view",),
         "auditlog.logentry": ("view",),
         "catalog.service": ("view",),
         "accounts.integrationtoken": ("view",),
+        "chaos.chaosrun": ("view",),  # chaos (issue 14): auditors read run journals
+        "chaos.chaosjournalentry": ("view",),
     },
 }
 
@@ -61,7 +75,7 @@ ROLE_TOKEN_SCOPES: dict[str, frozenset[str]] = {
         "webhooks:admin", "runbooks:write", "heartbeats:write", "catalog:write",
     }),
     SUPPORT: frozenset({"read"}),
-    CHAOS_OPERATOR: frozenset({"read"}),
+    CHAOS_OPERATOR: frozenset({"read", "chaos:write"}),
     AUDITOR: frozenset({"read", "audit:read"}),
 }
 

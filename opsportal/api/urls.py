@@ -25,5 +25,6 @@ urlpatterns = [
     path("", include("reliability.incidents.urls")),
     path("", include("reliability.reports.urls")),
     path("", include("reliability.slos.urls")),  # slos (#12): POST slos/<slug>/events/
+    path("chaos/", include("chaos.urls")),  # chaos drills (issue 14)
     path("", include(router.urls)),
 ]
