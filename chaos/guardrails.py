@@ -103,11 +103,8 @@ def _incident_violations(run, fault_targets: set[str]) -> list[Violation]:
 
 
 def _degradation(notes: list[str]) -> Violation | None:
-    try:
-        from reliability.health.degradation import Level, current_level  # wired at integration
-    except ImportError:
-        notes.append("degradation: not available")
-        return None
+    from reliability.health.degradation import Level, current_level
+
     level = current_level()
     if level >= Level.SEVERE:
         return Violation("degradation", f"degradation is {Level(level).name} (≥ SEVERE)")
@@ -115,14 +112,8 @@ def _degradation(notes: list[str]) -> Violation | None:
 
 
 def _slo(drill, notes: list[str], conditions: dict) -> list[Violation]:
-    try:
-        from reliability.slos.selectors import (  # wired at integration
-            budget_exhausted_services,
-            fast_burning_slos,
-        )
-    except ImportError:
-        notes.append("SLO fast burn and budgets: not available")
-        return []
+    from reliability.slos.selectors import budget_exhausted_services, fast_burning_slos
+
     found = []
     if conditions.get("slo_fast_burn", True):
         protected = set(conditions.get("protected_slos") or getattr(settings, "CHAOS_PROTECTED_SLOS", []) or [])

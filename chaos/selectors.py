@@ -83,3 +83,15 @@ def drill_next_slot(drill: ChaosDrill, now: datetime | None = None) -> datetime 
     if "cron" in schedule:
         return cron_next_slot(schedule["cron"], schedule.get("timezone", "UTC"), now)
     return None
+
+
+def report_rows(start: datetime, end: datetime) -> list[dict]:
+    """The reliability report's chaos section: one row per run whose slot falls in [start, end)."""
+    runs = (ChaosRun.objects.filter(slot__gte=start, slot__lt=end)
+            .select_related("drill", "drill__scenario", "drill__service").order_by("slot", "id"))
+    return [{
+        "service": run.drill.service.name if run.drill.service_id else "",
+        "drill": run.drill.name, "scenario": run.drill.scenario.slug, "state": run.state,
+        "verdict": run.verdict, "score": run.score, "dry_run": run.dry_run,
+        "slot": run.slot, "started_at": run.started_at, "ended_at": run.ended_at,
+    } for run in runs]

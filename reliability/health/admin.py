@@ -38,5 +38,5 @@ class SlowJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("task_name", "task_id")
     date_hierarchy = "at"
 # Degradation and slow queries register their ModelAdmins in their own packages.
-from reliability.health.degradation import admin as _degradation_admin  # noqa: F401
-from reliability.health.slowqueries import admin as _slowqueries_admin  # noqa: F401
+from reliability.health.degradation import admin as _degradation_admin  # noqa: E402,F401
+from reliability.health.slowqueries import admin as _slowqueries_admin  # noqa: E402,F401

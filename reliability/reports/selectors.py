@@ -53,7 +53,7 @@ def _hook(module: str, what: str, start: datetime, end: datetime) -> tuple[list[
     """Rows of ``<module>.report_rows(start, end)``; (None, note) when the app is absent or failed."""
     import importlib
 
-    try:  # wired at integration: the owning app lands on its own branch
+    try:  # an app that is not installed (or has no hook) leaves its section out
         report_rows = importlib.import_module(module).report_rows
     except (ImportError, AttributeError):
         return None, f"{what} not configured"

@@ -70,3 +70,27 @@ def corrections_overlapping(slo: SLO, since: datetime, until: datetime):
 
 def recent_window(days: int, now: datetime) -> tuple[datetime, datetime]:
     return now - timedelta(days=days), now
+
+
+def report_rows(start: datetime, end: datetime) -> list[dict]:
+    """The reliability report's SLO section: per SLO, attainment over [start, end) and its budget now.
+
+    Attainment is good / total of the minute buckets in the period (None without traffic); the
+    budget and state are the latest evaluation's, over the SLO's own window.
+    """
+    sums = {row["slo_id"]: row for row in (SLIBucket.objects.filter(minute__gte=start, minute__lt=end)
+                                           .values("slo_id").annotate(good=Sum("good"), total=Sum("total")))}
+    rows = []
+    for slo in SLO.objects.select_related("service", "status").order_by("service__name", "slug"):
+        period = sums.get(slo.pk) or {"good": 0, "total": 0}
+        status = getattr(slo, "status", None)
+        total = period["total"] or 0
+        rows.append({
+            "service": slo.service.name, "slo": slo.slug, "name": slo.name, "objective": float(slo.objective),
+            "window": slo.window, "good": period["good"] or 0, "total": total,
+            "attainment": round(100.0 * (period["good"] or 0) / total, 4) if total else None,
+            "met": (100.0 * (period["good"] or 0) / total >= float(slo.objective)) if total else None,
+            "budget_remaining": status.budget_remaining if status else None,
+            "state": status.state if status else "insufficient_data",
+        })
+    return rows

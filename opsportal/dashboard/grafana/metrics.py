@@ -9,16 +9,7 @@ that is already exported, so the list cannot go stale).
 from __future__ import annotations
 
 # name → (Prometheus type, owner, labels). Histograms are queried through _bucket/_sum/_count.
-PENDING_METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "slo_error_budget_remaining_ratio": ("gauge", "slos", ("slo",)),
-    "slo_burn_rate": ("gauge", "slos", ("slo", "window")),
-    "slo_evaluation_duration_seconds": ("histogram", "slos", ()),
-    "health_check_status": ("gauge", "health-core", ("check",)),
-    "health_check_duration_seconds": ("gauge", "health-core", ("check",)),
-    "system_degradation_level": ("gauge", "health-degrade", ()),
-    "requests_shed_total": ("counter", "health-degrade", ("reason",)),
-    "slow_queries_total": ("counter", "health-core", ()),
-}
+PENDING_METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {}  # every queried metric is exported now
 
 # Recorded by Prometheus from the rules `manage.py export_slo_rules` writes (owner: slos), Sloth's
 # names; they never appear in the portal's /metrics. Label `slo` (the SLO slug) is assumed.

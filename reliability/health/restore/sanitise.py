@@ -27,6 +27,7 @@ SANITISE: tuple[tuple[str, str, str], ...] = (
     ("webhooks_webhookevent", "headers = '{}'::jsonb, body = ''::bytea", "payloads (may carry customer data)"),
     ("webhooks_webhookfailure", "payload = ''::bytea", "dead-lettered payloads"),
     ("incidents_notificationchannel", "config = '{}'::jsonb", "page targets: webhook URLs, addresses, provider keys"),
+    ("incidents_usercontact", "phone_number = ''", "people's phone numbers (SMS pages)"),
     ("api_idempotencykey", "response_body = NULL, response_headers = '{}'::jsonb", "replayable API answers"),
     ("django_session", None, "sessions (deleted)"),
 )

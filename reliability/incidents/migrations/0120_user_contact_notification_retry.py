@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0101_checklist_kind'),
+        ('incidents', '0110_open_list_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
