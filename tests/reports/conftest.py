@@ -16,7 +16,8 @@ from reliability.breakers.services import breaker_create, breaker_force_open, br
 from reliability.incidents.services import incident_acknowledge, incident_open, incident_resolve
 from reliability.webhooks.models import Delivery, WebhookEvent
 from reliability.webhooks.services.config import RouteSpec, webhook_destination_create, webhook_source_create
-from reliability.webhooks.services.dlq import DeadLetter, dlq_dead_letter, dlq_discard, dlq_retry
+from reliability.webhooks.services.dlq import dlq_discard, dlq_retry
+from reliability.webhooks.services.dlq_intake import DeadLetter, dlq_dead_letter
 from tests.webhooks.helpers import SECRETS
 
 SYS = Actor.for_system("test")
