@@ -1,8 +1,9 @@
 """One SLO's numbers at an instant (reads only): window sums, burn rates, budget, tier verdicts.
 
 Windows up to 6 h are summed from minute buckets; longer ones from the hourly rollup plus the
-partial hours at their edges (and minutes of hours a correction touches). Per SLO that is three
-queries whatever its window: the cost of a cycle grows with the number of SLOs, not of buckets.
+partial hours at their edges (and minutes of hours a correction touches). A cycle reads every
+SLO's sums in two grouped queries (``batch_sums``) and their newest buckets in one (``last_buckets``),
+whatever their windows: the cost grows with the number of SLOs, not of buckets.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Max, Q, Sum
+from django.db import connection
 
 from reliability.slos import windows
 from reliability.slos.models import SLO, SLIBucket, SLIHour
-from reliability.slos.windows import Split
+from reliability.slos.windows import Range, Split
 
 
 @dataclass
@@ -56,35 +57,68 @@ class Evaluation:
         return "burning" if any(t.over and t.enough for t in self.tiers) else "ok"
 
 
-def _ranges_q(field_name: str, ranges) -> Q:
-    q = Q()
-    for a, b in ranges:
-        q |= Q(**{f"{field_name}__gte": a, f"{field_name}__lt": b})
-    return q
-
-
 def window_sums(slo_id: int, splits: dict[str, Split]) -> dict[str, tuple[int, int]]:
-    """key → (good, total) for each split, in one minute query and one hour query."""
-    minute_aggs, hour_aggs, minute_all, hour_all = {}, {}, [], []
-    for i, sp in enumerate(splits.values()):
-        if sp.minutes:
-            q = _ranges_q("minute", sp.minutes)
-            minute_aggs[f"g{i}"], minute_aggs[f"t{i}"] = Sum("good", filter=q), Sum("total", filter=q)
-            minute_all += sp.minutes
-        if sp.hours:
-            q = _ranges_q("hour", sp.hours)
-            hour_aggs[f"g{i}"], hour_aggs[f"t{i}"] = Sum("good", filter=q), Sum("total", filter=q)
-            hour_all += sp.hours
-    m = SLIBucket.objects.filter(_ranges_q("minute", set(minute_all)), slo_id=slo_id).aggregate(**minute_aggs) \
-        if minute_aggs else {}
-    h = SLIHour.objects.filter(_ranges_q("hour", set(hour_all)), slo_id=slo_id).aggregate(**hour_aggs) \
-        if hour_aggs else {}
-    out = {}
-    for i, key in enumerate(splits):
-        good = (m.get(f"g{i}") or 0) + (h.get(f"g{i}") or 0)
-        total = (m.get(f"t{i}") or 0) + (h.get(f"t{i}") or 0)
-        out[key] = (int(good), int(total))
+    """key → (good, total) for each split of one SLO (see ``batch_sums``)."""
+    return batch_sums([(slo_id, splits)])[0]
+
+
+def _union(ranges) -> list[Range]:
+    """The union of half-open ranges, sorted and disjoint (a bucket in two ranges of a split counts once)."""
+    out: list[Range] = []
+    for a, b in sorted(r for r in ranges if r[0] < r[1]):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
     return out
+
+
+def _range_sums(table: str, column: str, rows: list[tuple[int, int, datetime, datetime]]) -> dict[int, tuple[int, int]]:
+    """k → (good, total) summed over ``table`` rows of ``slo_id`` in ``[a, b)``, for (k, slo_id, a, b) rows."""
+    if not rows:
+        return {}
+    ks, ids, starts, ends = (list(c) for c in zip(*rows, strict=True))
+    sql = (f"SELECT r.k, SUM(t.good), SUM(t.total) FROM unnest(%s::int[], %s::bigint[], %s::timestamptz[], "
+           f"%s::timestamptz[]) AS r(k, slo_id, a, b) JOIN {table} t ON t.slo_id = r.slo_id AND t.{column} >= r.a "
+           f"AND t.{column} < r.b GROUP BY r.k")
+    with connection.cursor() as c:
+        c.execute(sql, [ks, ids, starts, ends])
+        return {k: (int(g or 0), int(t or 0)) for k, g, t in c.fetchall()}
+
+
+def batch_sums(requests: list[tuple[int, dict[str, Split]]]) -> list[dict[str, tuple[int, int]]]:
+    """For each (slo_id, splits): key → (good, total). Two queries for all of them (minutes, hours).
+
+    Each split's minute ranges and hour ranges are merged into disjoint ranges and joined
+    against the (slo, minute) / (slo, hour) unique indexes: a grouped sum per split.
+    """
+    keys: list[tuple[int, str]] = []
+    minute_rows, hour_rows = [], []
+    for i, (slo_id, splits) in enumerate(requests):
+        for key, sp in splits.items():
+            k = len(keys)
+            keys.append((i, key))
+            minute_rows += [(k, slo_id, a, b) for a, b in _union(sp.minutes)]
+            hour_rows += [(k, slo_id, a, b) for a, b in _union(sp.hours)]
+    m = _range_sums(SLIBucket._meta.db_table, "minute", minute_rows)
+    h = _range_sums(SLIHour._meta.db_table, "hour", hour_rows)
+    out: list[dict[str, tuple[int, int]]] = [{} for _ in requests]
+    for k, (i, key) in enumerate(keys):
+        mg, mt = m.get(k, (0, 0))
+        hg, ht = h.get(k, (0, 0))
+        out[i][key] = (mg + hg, mt + ht)
+    return out
+
+
+def last_buckets(slo_ids: list[int]) -> dict[int, datetime | None]:
+    """slo_id → its newest minute bucket (one backward index probe per SLO, one query)."""
+    if not slo_ids:
+        return {}
+    sql = (f"SELECT s, (SELECT MAX(minute) FROM {SLIBucket._meta.db_table} WHERE slo_id = s) "
+           "FROM unnest(%s::bigint[]) AS s")
+    with connection.cursor() as c:
+        c.execute(sql, [list(slo_ids)])
+        return dict(c.fetchall())
 
 
 def burn(good: int, total: int, error_budget: float) -> float | None:
@@ -110,17 +144,33 @@ def _timeslice_budget(slo: SLO, start: datetime, end: datetime, corrections) -> 
     return sum(1 for g, t in counted if g / t >= target), len(counted)
 
 
+_UNSET = object()
+
+
+def plan(slo: SLO, tiers, corrections: list[tuple[datetime, datetime]], now: datetime) -> dict[str, Split]:
+    """The splits ``evaluate_slo`` needs summed: the SLO window, each tier window, and 1 h (for exhaustion)."""
+    end = windows.window_end(now)
+    start = windows.slo_window_start(slo.window, slo.timezone, now)
+    splits = {"budget": windows.split(start, end, corrections)}
+    for minutes in sorted({m for t in tiers for m in (t.long_window_minutes, t.short_window_minutes)} | {60}):
+        splits[f"w{minutes}"] = windows.split(end - timedelta(minutes=minutes), end, corrections)
+    return splits
+
+
 def evaluate_slo(slo: SLO, tiers, corrections: list[tuple[datetime, datetime]], *, min_events: int,
-                 absent_minutes: int, now: datetime) -> Evaluation:
-    """The SLO's numbers at ``now`` (``tiers`` and ``corrections`` prefetched by the caller)."""
+                 absent_minutes: int, now: datetime, sums: dict[str, tuple[int, int]] | None = None,
+                 last=_UNSET) -> Evaluation:
+    """The SLO's numbers at ``now`` (``tiers`` and ``corrections`` prefetched by the caller).
+
+    ``sums`` (from ``batch_sums`` over ``plan``) and ``last`` (from ``last_buckets``) let a cycle
+    read every SLO's numbers in three queries; without them they are read for this SLO alone.
+    """
     end = windows.window_end(now)
     start = windows.slo_window_start(slo.window, slo.timezone, now)
     eb = slo.error_budget
-    splits = {"budget": windows.split(start, end, corrections)}
     wanted = sorted({m for t in tiers for m in (t.long_window_minutes, t.short_window_minutes)})
-    for minutes in wanted:
-        splits[f"w{minutes}"] = windows.split(end - timedelta(minutes=minutes), end, corrections)
-    sums = window_sums(slo.pk, splits)
+    if sums is None:
+        sums = window_sums(slo.pk, plan(slo, tiers, corrections, now))
     good, total = sums["budget"]
     enough = total >= min_events
     budget = None
@@ -143,12 +193,12 @@ def evaluate_slo(slo: SLO, tiers, corrections: list[tuple[datetime, datetime]], 
             tier_id=t.pk, name=t.name, severity=t.severity, long_minutes=t.long_window_minutes,
             short_minutes=t.short_window_minutes, factor=t.factor, burn_long=bl, burn_short=bs, enough=ok_traffic,
             over=ok_traffic and bl is not None and bs is not None and bl > t.factor and bs > t.factor))
-    last = SLIBucket.objects.filter(slo_id=slo.pk).aggregate(m=Max("minute"))["m"]
+    if last is _UNSET:
+        last = last_buckets([slo.pk]).get(slo.pk)
     since = last + windows.MINUTE if last is not None else slo.created_at
     absent = absent_minutes > 0 and since is not None and now - since > timedelta(minutes=absent_minutes)
     exhaustion = None
-    one_hour = burn_rates.get("1h") if "1h" in burn_rates else burn(*window_sums(slo.pk, {
-        "h": windows.split(end - windows.HOUR, end, corrections)})["h"], eb)
+    one_hour = burn_rates.get("1h") if "1h" in burn_rates else burn(*sums["w60"], eb)
     burn_rates.setdefault("1h", one_hour)
     if budget is not None and budget > 0 and one_hour:
         exhaustion = now + timedelta(minutes=budget * windows.window_minutes(slo.window) / one_hour)
