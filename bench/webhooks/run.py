@@ -18,7 +18,10 @@ the database (rows counted). Target: ingest >= 0.7x the bare view's throughput.
 (uvicorn, counting webhook-ids); real Celery worker and beat processes; the
 replay is `manage.py webhooks_retry --since 1d --source bench-replay`.
 Target: >= 300 deliveries/s (from the replay's commit to the last delivery),
-0 duplicates, 0 lost.
+0 duplicates, 0 lost; with dlq-heal's targets beside it: unpaced ≤ 10 s for
+10,000 items, and (b2) the same replay to a destination paced at 500/s
+(``rate_limit_per_second``): the receiver's rate within 5 % of 500/s and no
+one-second window above 500 + the burst allowance.
 
 (c) ASGI vs WSGI serving (bench/webhooks/serving.py): uvicorn with Django's
 connection pool beside gunicorn gthread, signed ingestion and an authenticated
@@ -76,6 +79,9 @@ SETTINGS = "bench.webhooks.settings"
 WORKERS, THREADS, CONNECTIONS = 2, 8, 16
 INGEST_RATIO_TARGET = 0.7
 REPLAY_RATE_TARGET = 300.0
+REPLAY_SECONDS_TARGET = 10.0  # dlq-heal: 10,000 items unpaced
+PACED_RATE = 500.0  # dlq-heal: (b2)
+PACED_TOLERANCE = 0.05
 TRAFFIC_TABLES = ("webhooks_deliveryattempt", "webhooks_webhookfailure", "webhooks_delivery", "webhooks_webhookevent",
                   "webhooks_webhookrejection")
 BARE_TABLE = "bench_webhooks_bare"
@@ -91,6 +97,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--worker-concurrency", type=int, default=int(env("BENCH_WEBHOOKS_WORKER_CONCURRENCY", "2")))
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-replay", action="store_true")
+    parser.add_argument("--skip-paced", action="store_true", help="skip (b2), the replay paced at 500/s")
+    parser.add_argument("--paced-rate", type=float, default=float(env("BENCH_WEBHOOKS_PACED_RATE", str(PACED_RATE))))
+    parser.add_argument("--paced-items", type=int, default=None, help="items of the paced run (default: --replay-items)")
     parser.add_argument("--skip-serving", action="store_true")
     parser.add_argument("--serving-seconds", type=int, default=int(env("BENCH_WEBHOOKS_SERVING_SECONDS", "5")),
                         help="wrk duration per server x target per round in (c)")
@@ -127,6 +136,9 @@ def purge_broker(url: str) -> None:
 
     client = redis.Redis.from_url(url)
     client.delete(*CELERY_KEYS)
+    pace_keys = list(client.scan_iter("opsportal:webhooks:pace:*"))  # dlq-heal's pacing buckets
+    if pace_keys:
+        client.delete(*pace_keys)
     client.close()
 
 
@@ -279,7 +291,7 @@ def _wait_for(predicate, timeout: float, what: str, logs: Path | None = None) ->
         time.sleep(0.2)
 
 
-def replay_bench(args, env: dict, db_url: str, broker_url: str) -> dict:
+def replay_bench(args, env: dict, db_url: str, broker_url: str, *, rate_limit: float | None = None) -> dict:
     import httpx
 
     reset_traffic(db_url)
@@ -303,6 +315,9 @@ def replay_bench(args, env: dict, db_url: str, broker_url: str) -> dict:
         log(f"creating {args.replay_items} DLQ items")
         items = fixtures(env, "replay-items", str(args.replay_items), receiver_url + "/hook")
         expected = set(items["public_ids"])
+        if rate_limit:
+            sql(db_url, "UPDATE webhooks_webhookdestination SET rate_limit_per_second = %s WHERE id = %s",
+                [rate_limit, items["destination_id"]])
 
         celery_env = {**env, "DJANGO_SETTINGS_MODULE": "opsportal.settings"}
         worker, worker_log = _spawn(
@@ -363,6 +378,7 @@ def replay_bench(args, env: dict, db_url: str, broker_url: str) -> dict:
         "last_delivered": float(last_delivered or 0), "attempts": attempts, "statuses": statuses,
         "open_failures": open_failures, "receiver": stats, "lost": len(expected - received),
         "unexpected": len(received - expected), "task_lines": task_lines, "concurrency": args.worker_concurrency,
+        "rate_limit": rate_limit,
     }
 
 
@@ -373,8 +389,54 @@ def _ms(us: float) -> str:
     return f"{us / 1000:.1f}"
 
 
+def paced_report(unpaced: dict | None, paced: dict) -> list[str]:
+    """(b2) dlq-heal: the same replay to a destination paced at PACED_RATE, beside the unpaced one."""
+    out = []
+    limit = paced["rate_limit"]
+    burst = max(1.0, limit * 0.2)  # engine.pace.burst_for with WEBHOOK_PACING_BURST_SECONDS = 0.2
+    rows = []
+    verdicts = {}
+    for name, r in (("unpaced", unpaced), (f"paced {limit:.0f}/s", paced)):
+        if not r:
+            continue
+        st = r["receiver"]
+        recv_window = (st["last_at"] or 0) - (st["first_at"] or 0)
+        recv_rate = r["items"] / recv_window if recv_window > 0 else 0.0
+        window = r["last_delivered"] - r["replay_at"]
+        rows.append([name, r["items"], f"{window:.1f} s", f"{recv_window:.1f} s", f"{recv_rate:.0f}",
+                     st.get("max_per_second", "-"), st["duplicates"], r["lost"]])
+        verdicts[name] = (window, recv_rate, st, r)
+    out.append(
+        f"- (b2, dlq-heal) The same replay ({paced['items']:,} items paced), unpaced and to a destination with `rate_limit_per_second` "
+        f"= {limit:.0f} (token bucket in Redis shared by the worker's processes; burst allowance "
+        f"max(1, rate × 0.2 s) = {burst:.0f}). Receiver rate = items / (first → last request); max/s = the most "
+        "requests in any sliding one-second window at the receiver."
+    )
+    out.append("")
+    out.append(md_table(["run", "items", "commit → last delivery", "receiver first → last", "receiver rate/s",
+                         "max in any 1 s", "duplicates", "lost"], rows))
+    out.append("")
+    if unpaced:
+        window, _, st, r = verdicts["unpaced"]
+        ok = window <= REPLAY_SECONDS_TARGET and st["duplicates"] == 0 and r["lost"] == 0
+        out.append(f"**Target (b2 unpaced): {r['items']:,} items in ≤ {REPLAY_SECONDS_TARGET:.0f} s, 0 duplicates, "
+                   f"0 lost. Measured: {window:.1f} s, {st['duplicates']} duplicates, {r['lost']} lost — "
+                   f"{'MET' if ok else 'NOT MET'}.**")
+    _, recv_rate, st, r = verdicts[f"paced {limit:.0f}/s"]
+    within = abs(recv_rate - limit) <= limit * PACED_TOLERANCE
+    allowance = burst + 0.1 * limit  # docs/webhooks.md "Pacing": the burst + 10 % for host jitter, at the receiver
+    capped = (st.get("max_per_second") or 0) <= limit + allowance
+    ok = within and capped and st["duplicates"] == 0 and r["lost"] == 0
+    out.append(f"**Target (b2 paced): rate within {PACED_TOLERANCE:.0%} of {limit:.0f}/s, no 1-s window above "
+               f"{limit + allowance:.0f}, 0 duplicates, 0 lost. Measured: {recv_rate:.0f}/s "
+               f"({(recv_rate - limit) / limit:+.1%}), max {st.get('max_per_second')} in 1 s, {st['duplicates']} "
+               f"duplicates, {r['lost']} lost — {'MET' if ok else 'NOT MET'}.**")
+    out.append("")
+    return out
+
+
 def report(args, ingest: dict | None, replay: dict | None, load_start: str, load_end: str,
-           serving: dict | None = None) -> str:
+           serving: dict | None = None, paced: dict | None = None) -> str:
     out = [f"### {NAME}", ""]
     out.append(f"- Load average (1/5/15 min) at start: {load_start}; at end: {load_end} (2 cores, shared).")
     if ingest:
@@ -463,6 +525,8 @@ def report(args, ingest: dict | None, replay: dict | None, load_start: str, load
             f"{dups} duplicates, {replay['lost']} lost — {'MET' if ok else 'NOT MET'}.**"
         )
         out.append("")
+    if paced:
+        out += paced_report(replay, paced)
     if serving:
         out += serving_report(args, serving)
     return "\n".join(out)
@@ -476,19 +540,23 @@ def main(argv=None) -> int:
     check_redis(broker_url)
     env = django_env(SETTINGS, DATABASE_URL=db_url, REDIS_URL=broker_url, LOG_FORMAT="json",
                      LOG_LEVEL=os.environ.get("BENCH_WEBHOOKS_LOG_LEVEL", "INFO"),
-                     # the destinations are local receivers (127.0.0.1): the outbound policy refuses them otherwise
-                     OPSPORTAL_OUTBOUND_ALLOW_PRIVATE="true")
+                     # the receivers are on loopback: the production outbound policy refuses it unless listed
+                     OPSPORTAL_OUTBOUND_ALLOWED_CIDRS="127.0.0.0/8")
     log("migrating the scratch database")
     manage(["migrate", "--noinput"], env)
     reset_traffic(db_url)
     ingest = None if args.skip_ingest else ingest_bench(args, env, db_url, broker_url)
     replay = None if args.skip_replay else replay_bench(args, env, db_url, broker_url)
+    paced = None
+    if not args.skip_paced:
+        paced_args = argparse.Namespace(**{**vars(args), "replay_items": args.paced_items or args.replay_items})
+        paced = replay_bench(paced_args, env, db_url, broker_url, rate_limit=args.paced_rate)
     serving = None
     if not args.skip_serving:
         reset_traffic(db_url)
         serving = serving_bench(args, env, db_url, fixtures(env, "ingest-source"), write_requests, sql, log)
         purge_broker(broker_url)  # the after-commit nudges nobody consumed
-    print(report(args, ingest, replay, load_start, loadavg(), serving))
+    print(report(args, ingest, replay, load_start, loadavg(), serving, paced))
     return 0
 
 

@@ -709,3 +709,34 @@ def test_a_destination_refused_by_the_policy_is_dead_lettered_at_once_never_retr
     with time_machine.travel(datetime.now(UTC) + timedelta(hours=12), tick=False):
         assert deliveries_sweep().claimed == 0
     assert receiver.ids() == {}
+
+
+# --- pacing costs nothing without limits (replay-perf) ---------------------------------------------
+
+
+def test_an_unlimited_destination_sends_without_touching_the_pacing_layer(make_destination, make_source, receiver,
+                                                                         monkeypatch):
+    """No rate and no concurrency limit: no token, no slot, no Redis round trip per send; a limited one does pace."""
+    from reliability.webhooks.engine import pace
+
+    calls: list[str] = []
+    real_redis, real_take, real_slot = pace._redis, pace._local.take, pace._local.take_slot
+    monkeypatch.setattr(pace, "_redis", lambda: calls.append("redis") or real_redis())
+    monkeypatch.setattr(pace._local, "take", lambda *a: calls.append("take") or real_take(*a))
+    monkeypatch.setattr(pace._local, "take_slot", lambda *a: calls.append("slot") or real_slot(*a))
+    free = make_destination("free", url=receiver.url, signing_secret=DEST_SECRET, timeout_seconds=2)
+    free_source = make_source("free-src", destinations=[free])
+    events = [ingest_event(free_source) for _ in range(3)]
+
+    stats = deliveries_attempt(event_ids=[e.pk for e in events])  # three jobs: the pool path
+
+    assert stats.delivered == 3 and receiver.count() == 3
+    assert calls == [], f"an unlimited destination went through the pacing layer: {calls}"
+
+    paced = make_destination("paced-one", url=receiver.url, signing_secret=DEST_SECRET, timeout_seconds=2,
+                             rate_limit_per_second=1000, concurrency_limit=5)
+    pace.pacing_reset(paced.pk)
+    calls.clear()
+    event = ingest_event(make_source("paced-src", destinations=[paced]))
+    assert deliveries_attempt(event_ids=[event.pk]).delivered == 1
+    assert calls, "a limited destination must take a token and a slot (else this test cannot fail)"
