@@ -8,7 +8,6 @@ and REDIS_URL turns it into the production layout.
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import sys
 from pathlib import Path
@@ -17,20 +16,10 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from opsportal.envvars import env_bool, env_list
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("OPSPORTAL_VAR_DIR", BASE_DIR / "var"))
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
 
 OPSPORTAL_ENV = os.environ.get("OPSPORTAL_ENV", "development")
 if OPSPORTAL_ENV not in {"development", "staging", "production"}:
@@ -438,20 +427,6 @@ except ValueError as _exc:
 
 # --- Portal-specific --------------------------------------------------------------------
 OPSPORTAL_CHAOS_ENABLED = env_bool("OPSPORTAL_CHAOS_ENABLED", default=OPSPORTAL_ENV != "production")
-# --- Chaos drills (issue 14; docs/chaos.md) ---
-# Fault targets a drill may name (fnmatch patterns): outbound breaker names, the portal's own seams.
-CHAOS_TARGET_ALLOWLIST = env_list("CHAOS_TARGET_ALLOWLIST", "webhook-destination-*,notify:*,alertmanager,db:default,"
-                                  "redis:app,webhook-source:*,worker:celery,sandbox")
-CHAOS_MAX_DURATION_SECONDS = int(os.environ.get("CHAOS_MAX_DURATION_SECONDS", "1800"))
-CHAOS_GUARD_INTERVAL_SECONDS = float(os.environ.get("CHAOS_GUARD_INTERVAL_SECONDS", "5"))  # stop conditions re-checked
-CHAOS_FAULT_TTL_MARGIN_SECONDS = int(os.environ.get("CHAOS_FAULT_TTL_MARGIN_SECONDS", "30"))  # TTL = duration + margin
-CHAOS_RUN_STALE_SECONDS = int(os.environ.get("CHAOS_RUN_STALE_SECONDS", "30"))  # runner silent this long: aborted
-CHAOS_DEFAULT_STARTING_DEADLINE_SECONDS = int(os.environ.get("CHAOS_DEFAULT_STARTING_DEADLINE_SECONDS", "300"))
-CHAOS_SETTLE_SECONDS = int(os.environ.get("CHAOS_SETTLE_SECONDS", "60"))  # wait for recovery before the verdict
-# Blackout windows: [{"from": ISO, "to": ISO}] or [{"daily": "HH:MM-HH:MM", "weekdays": [0..6], "timezone": "UTC"}]
-CHAOS_BLACKOUT_WINDOWS = json.loads(os.environ.get("CHAOS_BLACKOUT_WINDOWS", "[]"))
-CHAOS_PROTECTED_SLOS = env_list("CHAOS_PROTECTED_SLOS", "")  # empty: every SLO is protected
-FAULTS_REFRESH_SECONDS = float(os.environ.get("FAULTS_REFRESH_SECONDS", "0.5"))  # shared fault snapshot age
 ALERTMANAGER_URL = os.environ.get("ALERTMANAGER_URL", "")
 # A resolved incident whose group fires again within this many seconds reopens; later, a new linked incident.
 INCIDENT_REOPEN_WINDOW_SECONDS = int(os.environ.get("INCIDENT_REOPEN_WINDOW_SECONDS", "300"))
@@ -462,30 +437,11 @@ INCIDENT_SILENCE_MAX_ATTEMPTS = 120  # then it is marked failed (an hour at the 
 # silence comments fall back to http://localhost:8000.
 OPSPORTAL_BASE_URL = os.environ.get("OPSPORTAL_BASE_URL", "")
 INCIDENT_NOTIFY_RETRY_POLICY = os.environ.get("INCIDENT_NOTIFY_RETRY_POLICY", "notify")
-# incidents (notifications): pages of one round sent concurrently; a failed page with no fallback is
-# rescheduled durably (30 s, 1 m, 2 m, … capped at 15 m, ±10 %) and marked failed after the last attempt
-INCIDENT_NOTIFY_CONCURRENCY = int(os.environ.get("INCIDENT_NOTIFY_CONCURRENCY", "16"))
-INCIDENT_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("INCIDENT_NOTIFY_MAX_ATTEMPTS", "6"))
-INCIDENT_NOTIFY_RETRY_BASE_SECONDS = 30
-INCIDENT_NOTIFY_RETRY_MAX_SECONDS = 900
 ALERT_INTAKE_MAX_BYTES = 4 * 1024 * 1024  # Alertmanager batches; larger bodies are answered 413
 PROMETHEUS_URL = os.environ.get("PROMETHEUS_URL", "")
 SLOW_QUERY_MS = int(os.environ.get("SLOW_QUERY_MS", "500"))
 # /health/ready's deadline for all its checks together (answers within 1 s; docs/health.md).
 HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "0.8"))
-# --- Degradation, load shedding, slow queries (health-degrade; docs/health.md) ------------
-DEGRADATION_CACHE_SECONDS = float(os.environ.get("DEGRADATION_CACHE_SECONDS", "5"))  # ≤ 5: current_level()'s local copy
-DEGRADATION_OVERRIDE_MAX_HOURS = float(os.environ.get("DEGRADATION_OVERRIDE_MAX_HOURS", "72"))
-SHEDDING_ENABLED = env_bool("SHEDDING_ENABLED", default=True)
-SHED_RETRY_AFTER_SECONDS = int(os.environ.get("SHED_RETRY_AFTER_SECONDS", "30"))
-SHED_INTAKE_MAX_CONCURRENCY = int(os.environ.get("SHED_INTAKE_MAX_CONCURRENCY", "32"))  # per process, at CRITICAL
-RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", default=True)
-RATE_LIMIT_WINDOW_SECONDS = int(os.environ.get("RATE_LIMIT_WINDOW_SECONDS", "60"))
-RATE_LIMIT_TOKEN_PER_MINUTE = int(os.environ.get("RATE_LIMIT_TOKEN_PER_MINUTE", "6000"))  # at NORMAL; tighter when degraded
-RATE_LIMIT_USER_PER_MINUTE = int(os.environ.get("RATE_LIMIT_USER_PER_MINUTE", "3000"))
-SLOW_QUERY_MONITOR = env_bool("SLOW_QUERY_MONITOR", default=True)
-SLOW_QUERY_KEEP = int(os.environ.get("SLOW_QUERY_KEEP", "1000"))  # rows kept (the slowest)
-SLOW_QUERY_RETENTION_DAYS = int(os.environ.get("SLOW_QUERY_RETENTION_DAYS", "7"))
 IDEMPOTENCY_KEY_TTL_HOURS = 24
 TOKEN_CACHE_SECONDS = float(os.environ.get("TOKEN_CACHE_SECONDS", "5"))  # revocation reaches every process within this
 IDEMPOTENCY_CLAIM_LEASE_SECONDS = 300  # an unfinished claim (crashed request) is reclaimable after this
@@ -496,15 +452,7 @@ DLQ_ALERT_THRESHOLD = int(os.environ.get("DLQ_ALERT_THRESHOLD", "100"))  # open 
 AUDITLOG_CID_GETTER = "audit.context.current_request_id"
 
 # --- Health (health-core; docs/health.md) ----------------------------------------------
-HEALTH_READY_CACHE_SECONDS = float(os.environ.get("HEALTH_READY_CACHE_SECONDS", "2"))  # /health/ready per process
-HEALTH_PROBE_INTERVAL_SECONDS = float(os.environ.get("HEALTH_PROBE_INTERVAL_SECONDS", "60"))
-HEALTH_PROBE_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_PROBE_TIMEOUT_SECONDS", "5"))  # each probe of a cycle
-HEALTH_EVENT_RETENTION_DAYS = int(os.environ.get("HEALTH_EVENT_RETENTION_DAYS", "14"))
-HEALTH_HEARTBEAT_SECONDS = float(os.environ.get("HEALTH_HEARTBEAT_SECONDS", "15"))
-HEALTH_HEARTBEAT_STALE_SECONDS = float(os.environ.get("HEALTH_HEARTBEAT_STALE_SECONDS", "60"))
-HEALTH_QUEUES = env_list("HEALTH_QUEUES", "celery")  # Celery queues whose depth is probed
 HEALTH_QUEUE_DEPTH_THRESHOLD = int(os.environ.get("HEALTH_QUEUE_DEPTH_THRESHOLD", "1000"))
-HEALTH_OUTBOX_BACKLOG_SECONDS = int(os.environ.get("HEALTH_OUTBOX_BACKLOG_SECONDS", "60"))
 HEALTH_DISK_PATH = os.environ.get("HEALTH_DISK_PATH", str(VAR_DIR))
 # "name=url" pairs (or bare URLs), probed with GET through reliability/http.py.
 HEALTH_EXTERNAL_URLS = env_list("HEALTH_EXTERNAL_URLS")
@@ -536,9 +484,6 @@ from opsportal.observability import logging_config  # noqa: E402
 LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
 TESTING = "pytest" in sys.modules
 
-# --- dlq-heal: the self-healing DLQ and delivery pacing (docs/webhooks.md) ---
-DLQ_RESOLVED_RETENTION_DAYS = int(os.environ.get("DLQ_RESOLVED_RETENTION_DAYS", "30"))
-DLQ_RECOVERY_SUCCESS_WINDOW_SECONDS = 600  # "a recent success" for the processor's health check
-WEBHOOK_PACING_BURST_SECONDS = 0.2  # token bucket capacity = max(1, rate × this)
-WEBHOOK_PACING_MAX_WAIT_SECONDS = 5.0  # a send waits at most this for its slot, else it is deferred (paced)
-WEBHOOK_BREAKER_DEFER_MAX_SECONDS = 99_305  # the default schedule's span: then dead-lettered as breaker_open
+# Capability tunables (chaos, degradation and shedding, health, notifications, the DLQ's pacing)
+# live in their own module to keep this file readable; they are plain settings all the same.
+from opsportal.settings_capabilities import *  # noqa: E402,F403
