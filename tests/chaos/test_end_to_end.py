@@ -141,15 +141,19 @@ def test_redis_hang_through_the_fault_proxy(scheduled_drill, processes):
     assert pings and all(p is None for p in pings)  # hung: no answer through the proxy during the drill
 
 
-def test_restore_drill_skipped_without_sandbox_restore(scheduled_drill, processes):
-    from django.core.management import get_commands
+def test_restore_drill_restores_checks_and_drops_the_scratch_copy(scheduled_drill, shop, processes):
+    """The restore-drill scenario runs the real sandbox_restore against this (PostgreSQL) database."""
+    from django.db import connection
 
-    if "sandbox_restore" in get_commands():
-        pytest.skip("sandbox_restore exists here: the skip path does not apply")
     drill = scheduled_drill("restore-drill", targets=["sandbox"], duration_seconds=1)
     _start(processes)
-    run = wait_for(lambda: ChaosRun.objects.filter(drill=drill).first(), timeout=60, what="the slot")
-    assert run.state == run.verdict == "skipped" and run.reason == "sandbox_restore not available"
+    run = _await_verdict(drill, processes, timeout=400.0)
+    assert run.verdict == "passed", [i for i in run.invariants if not i["passed"]]
+    finished = run.journal.filter(kind="observation", message="sandbox_restore finished").get()
+    assert finished.data["ok"] is True and "passed" in finished.data["output"].lower()
+    with connection.cursor() as cursor:  # the scratch database is gone again
+        cursor.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", [f"{connection.settings_dict['NAME']}_sandbox_%"])
+        assert cursor.fetchone()[0] == 0
 
 
 def test_beat_restart_during_a_one_off_slot_does_not_run_it_twice(scheduled_drill, processes):
