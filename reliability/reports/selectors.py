@@ -155,7 +155,7 @@ def reliability_report(period: Period, *, now: datetime | None = None) -> dict:
         "period": period.as_dict(),
         "generated_at": (now or timezone.now()).isoformat(),
         "services": services,
-        "slos": {"configured": slos is not None, "note": slo_note},
+        "slos": {"configured": slos is not None, "note": slo_note, "count": len(slos or [])},
         "dlq": dlq_counts(start, end),
         "chaos": {"configured": drills is not None, "note": chaos_note, "drills": drills or []},
     }

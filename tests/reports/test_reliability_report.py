@@ -64,9 +64,9 @@ def test_json_has_each_section_per_service(world, reader):
     assert report["dlq"] == {"added": 5, "replayed": 2, "discarded": 2,
                              "by_destination": [{"destination": "billing", "added": 3},
                                                 {"destination": "ledger", "added": 2}]}
-    # the SLO and chaos apps are not installed on this branch: the sections say so
-    assert report["slos"] == {"configured": False, "note": "SLOs not configured"} and pay["slos"] is None
-    assert report["chaos"] == {"configured": False, "note": "chaos drills not configured", "drills": []}
+    # the SLO and chaos apps are installed but hold nothing here: configured, empty
+    assert report["slos"] == {"configured": True, "note": None, "count": 0} and pay["slos"] == []
+    assert report["chaos"] == {"configured": True, "note": None, "drills": []}
 
 
 def _csv(resp) -> list[dict]:
@@ -198,7 +198,7 @@ def fake_hooks(monkeypatch):
 def test_slo_and_chaos_rows_come_from_their_hooks(world, reader, fake_hooks):
     report = _get(reader, API, period="month:2026-11").json()
     assert fake_hooks[0][0] == "slos" and fake_hooks[0][1] == datetime(2026, 11, 1, tzinfo=UTC)
-    assert report["slos"] == {"configured": True, "note": None}
+    assert report["slos"] == {"configured": True, "note": None, "count": 1}
     [slo] = _service(report, "payments")["slos"]
     assert slo["attainment"] == 99.95 and slo["evaluated_at"] == "2026-12-01T00:00:00+00:00"
     assert _service(report, "search")["slos"] == []
@@ -218,7 +218,7 @@ def test_a_failing_hook_leaves_the_rest_of_the_report(world, reader, fake_hooks,
     monkeypatch.setattr(sys.modules["reliability.slos.selectors"], "report_rows", broken)
     resp = _get(reader, API, period="month:2026-11")
     assert resp.status_code == 200
-    assert resp.json()["slos"] == {"configured": False, "note": "SLOs unavailable (error logged)"}
+    assert resp.json()["slos"] == {"configured": False, "note": "SLOs unavailable (error logged)", "count": 0}
     assert resp.json()["dlq"]["added"] == 5
 
 

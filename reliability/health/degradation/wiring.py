@@ -15,6 +15,7 @@ def ready() -> None:
 
     from opsportal.accounts import roles
     from opsportal.dashboard.panels import register_panel
+    from reliability.health.degradation import metrics  # noqa: F401 - /metrics shows the level from the start
     from reliability.health.degradation.panels import DEGRADATION_PANEL
     from reliability.health.shedding import config as shedding_config
     from reliability.health.slowqueries import wiring as slow_wiring

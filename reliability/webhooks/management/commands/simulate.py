@@ -150,7 +150,8 @@ class Command(BaseCommand):
         from audit.actors import Actor
         from opsportal.accounts.services import token_issue
 
-        row, raw = token_issue(service_name="simulate", scopes=[scope], name=f"simulate ({scope})",
+        name = {"alerts:write": "simulate --alerts", "slo:write": "simulate --slis"}.get(scope, f"simulate ({scope})")
+        row, raw = token_issue(service_name="simulate", scopes=[scope], name=name,
                                actor=Actor.for_system("cli:simulate"), source="cli")
         self.stdout.write(f"issued token {row.prefix}… ({scope}) for this run; revoke it in the admin when done")
         return raw
