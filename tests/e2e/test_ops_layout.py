@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
 
@@ -55,6 +58,12 @@ def test_ops_and_admin_fit_the_screen(demo, asgi_live_server, browser, user, wid
             for cell in page.locator(".ops-dlq td.dlq-actions").all():
                 cell_box = cell.bounding_box()
                 assert cell_box["x"] + cell_box["width"] <= box["x"] + box["width"] + 1, "the action column sticks out"
+        shots = os.environ.get("OPSPORTAL_SCREENSHOTS")
+        if shots:  # look at it, not only measure it
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(shots) / f"ops-{user}-{width}.png"), full_page=True)
+            if user == "operator":
+                page.locator("#ops-panel-dlq").screenshot(path=str(Path(shots) / f"ops-dlq-{width}.png"))
         assert page.locator("#ops-feed .ops-text").count() >= 1
         assert page.evaluate(OVERFLOW_JS) == [], f"/ops/ overflows at {width}px"
         if user != "support":
