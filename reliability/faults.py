@@ -108,6 +108,10 @@ def _refresh_interval() -> float:
     return float(getattr(settings, "FAULTS_REFRESH_SECONDS", 0.5)) if settings is not None else 0.5
 
 
+# After a failed read of the shared store, the local snapshot is kept this long before trying again.
+_UNAVAILABLE_BACKOFF_SECONDS = 5.0
+
+
 def _refresh(force: bool = False) -> None:
     """Re-read the shared store when its version moved (at most every refresh interval)."""
     now = time.monotonic()
@@ -123,6 +127,10 @@ def _refresh(force: bool = False) -> None:
             return
         raw = client.hgetall(REDIS_KEY)
     except Exception as exc:  # noqa: BLE001 - Redis away: keep the local snapshot
+        # Back off from the end of the failed read: a wedged Redis costs a whole socket timeout
+        # per read, and the seams call this on every DB query, so retrying every interval made
+        # each query of an operator action wait ~0.5 s (tests/security/test_redis_down.py).
+        _shared_state["next_refresh"] = time.monotonic() + max(_refresh_interval(), _UNAVAILABLE_BACKOFF_SECONDS)
         log.debug("faults: shared store unavailable: %s", exc)
         return
     fresh = {}
