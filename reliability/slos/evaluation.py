@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection
+from django.db.models import Max, Sum
 
 from reliability.slos import windows
 from reliability.slos.models import SLO, SLIBucket, SLIHour
@@ -77,6 +78,8 @@ def _range_sums(table: str, column: str, rows: list[tuple[int, int, datetime, da
     """k → (good, total) summed over ``table`` rows of ``slo_id`` in ``[a, b)``, for (k, slo_id, a, b) rows."""
     if not rows:
         return {}
+    if connection.vendor != "postgresql":
+        return _range_sums_portable(table, column, rows)
     ks, ids, starts, ends = (list(c) for c in zip(*rows, strict=True))
     sql = (f"SELECT r.k, SUM(t.good), SUM(t.total) FROM unnest(%s::int[], %s::bigint[], %s::timestamptz[], "
            f"%s::timestamptz[]) AS r(k, slo_id, a, b) JOIN {table} t ON t.slo_id = r.slo_id AND t.{column} >= r.a "
@@ -84,6 +87,18 @@ def _range_sums(table: str, column: str, rows: list[tuple[int, int, datetime, da
     with connection.cursor() as c:
         c.execute(sql, [ks, ids, starts, ends])
         return {k: (int(g or 0), int(t or 0)) for k, g, t in c.fetchall()}
+
+
+def _range_sums_portable(table: str, column: str, rows) -> dict[int, tuple[int, int]]:
+    """The embedded default (SQLite, a handful of SLOs): one grouped sum per range through the ORM."""
+    model = SLIBucket if table == SLIBucket._meta.db_table else SLIHour
+    out: dict[int, tuple[int, int]] = {}
+    for k, slo_id, a, b in rows:
+        sums = model.objects.filter(slo_id=slo_id, **{f"{column}__gte": a, f"{column}__lt": b}).aggregate(
+            g=Sum("good"), t=Sum("total"))
+        g, t = out.get(k, (0, 0))
+        out[k] = (g + int(sums["g"] or 0), t + int(sums["t"] or 0))
+    return out
 
 
 def batch_sums(requests: list[tuple[int, dict[str, Split]]]) -> list[dict[str, tuple[int, int]]]:
@@ -114,6 +129,10 @@ def last_buckets(slo_ids: list[int]) -> dict[int, datetime | None]:
     """slo_id → its newest minute bucket (one backward index probe per SLO, one query)."""
     if not slo_ids:
         return {}
+    if connection.vendor != "postgresql":
+        newest = dict(SLIBucket.objects.filter(slo_id__in=slo_ids).values("slo_id").annotate(m=Max("minute"))
+                      .order_by().values_list("slo_id", "m"))
+        return {s: newest.get(s) for s in slo_ids}
     sql = (f"SELECT s, (SELECT MAX(minute) FROM {SLIBucket._meta.db_table} WHERE slo_id = s) "
            "FROM unnest(%s::bigint[]) AS s")
     with connection.cursor() as c:

@@ -211,6 +211,13 @@ def _write_bookkeeping(statuses: list[tuple[SLOStatus, Evaluation]], tiers: list
 
 def _update_from_arrays(table: str, columns: list[tuple[str, str]], values: list[list]) -> None:
     """``UPDATE table SET col = v.col … FROM unnest(arrays) v WHERE table.id = v.id`` (columns[0] is the id)."""
+    if connection.vendor != "postgresql":  # the embedded default: a row at a time (a handful of SLOs)
+        names = [name for name, _ in columns]
+        with connection.cursor() as c:
+            c.executemany(f"UPDATE {table} SET {', '.join(f'{n} = %s' for n in names[1:])} WHERE id = %s",
+                          [[connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v
+                            for v in row[1:]] + [row[0]] for row in zip(*values, strict=True)])
+        return
     arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
     names = ", ".join(name for name, _ in columns)
     sets = ", ".join(f"{name} = v.{name}::{'jsonb' if kind == 'text' and name == 'burn_rates' else kind}"
