@@ -8,6 +8,9 @@ from rest_framework.test import APIClient
 
 from audit.actors import Actor
 from opsportal.accounts.roles import ROLES
+from tests import fastflush
+
+fastflush.install()  # transactional tests: truncate what holds rows, keep what post_migrate writes
 
 
 @pytest.fixture(autouse=True)
