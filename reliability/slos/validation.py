@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 
 from reliability.slos import windows
 from reliability.slos.models import SLO
+
+INTERNAL_SLI = re.compile(r"webhook-delivery:\S(.*\S)?|ingestion|alert-to-incident")
 
 
 def clean_objective(value) -> Decimal:
@@ -55,6 +58,8 @@ def clean_definition(fields: dict) -> dict:
             if "{{.window}}" not in fields[key].replace(" ", ""):
                 errors[key] = ["a per-second rate with a {{.window}} placeholder, e.g. "
                                "sum(rate(http_requests_total{code!~\"5..\"}[{{.window}}]))"]
+    if fields.get("sli_source") == SLO.Source.INTERNAL and not INTERNAL_SLI.fullmatch(fields.get("internal_sli") or ""):
+        errors["internal_sli"] = ["an internal SLI is webhook-delivery:<destination name>, ingestion or alert-to-incident"]
     labels = fields.get("labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         errors["labels"] = ["labels are an object of string values"]
