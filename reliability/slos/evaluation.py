@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Max, Sum
@@ -147,20 +148,40 @@ def burn(good: int, total: int, error_budget: float) -> float | None:
 
 
 def _timeslice_budget(slo: SLO, start: datetime, end: datetime, corrections) -> tuple[int, int]:
-    """(good slices, counted slices) for timeslice budgeting (slices without events are not counted)."""
-    length = max(1, slo.timeslice_minutes)
-    target = float(slo.timeslice_target) / 100
-    rows = SLIBucket.objects.filter(slo_id=slo.pk, minute__gte=start, minute__lt=end).values_list("minute", "good", "total")
-    slices: dict[int, list[int]] = {}
-    for minute, good, total in rows:
-        if any(a <= minute < b for a, b in corrections):
-            continue
-        idx = int((minute - start).total_seconds() // 60) // length
-        acc = slices.setdefault(idx, [0, 0])
-        acc[0] += good
-        acc[1] += total
-    counted = [s for s in slices.values() if s[1] > 0]
-    return sum(1 for g, t in counted if g / t >= target), len(counted)
+    """(good slices, counted slices) for timeslice budgeting over ``[start, end)``.
+
+    Slices of ``timeslice_minutes`` are aligned to the Unix epoch, not to the window start, so a
+    slice keeps its verdict while a rolling window moves; the window's edge slices count with their
+    minutes inside it. A slice is good when good / total ≥ ``timeslice_target`` (compared exactly,
+    in integers and decimals). Minutes a correction touches are removed; a slice left without
+    events is not counted, neither good nor bad.
+    """
+    length = max(1, int(slo.timeslice_minutes))
+    target = Decimal(str(slo.timeslice_target))
+    holes = windows.correction_holes(corrections, start, end)
+    sums = _slice_sums(slo.pk, length, start, end, holes)
+    counted = [(g, t) for g, t in sums if t > 0]
+    return sum(1 for g, t in counted if g * 100 >= target * t), len(counted)
+
+
+def _slice_sums(slo_id: int, length: int, start: datetime, end: datetime, holes: list[Range]) -> list[tuple[int, int]]:
+    """(good, total) per slice of ``length`` minutes with buckets in ``[start, end)`` outside ``holes``."""
+    if connection.vendor != "postgresql":  # the embedded default: the window's buckets summed here
+        slices: dict[int, list[int]] = {}
+        for minute, good, total in SLIBucket.objects.filter(slo_id=slo_id, minute__gte=start, minute__lt=end) \
+                .values_list("minute", "good", "total"):
+            if any(a <= minute < b for a, b in holes):
+                continue
+            acc = slices.setdefault(int(minute.timestamp()) // 60 // length, [0, 0])
+            acc[0] += good
+            acc[1] += total
+        return [(g, t) for g, t in slices.values()]
+    sql = (f"SELECT SUM(good), SUM(total) FROM {SLIBucket._meta.db_table} WHERE slo_id = %s AND minute >= %s "
+           "AND minute < %s AND NOT EXISTS (SELECT 1 FROM unnest(%s::timestamptz[], %s::timestamptz[]) AS h(a, b) "
+           "WHERE minute >= h.a AND minute < h.b) GROUP BY floor(extract(epoch FROM minute) / 60 / %s)")
+    with connection.cursor() as c:
+        c.execute(sql, [slo_id, start, end, [a for a, _ in holes], [b for _, b in holes], length])
+        return [(int(g), int(t)) for g, t in c.fetchall()]
 
 
 _UNSET = object()
@@ -191,7 +212,7 @@ def evaluate_slo(slo: SLO, tiers, corrections: list[tuple[datetime, datetime]], 
     if sums is None:
         sums = window_sums(slo.pk, plan(slo, tiers, corrections, now))
     good, total = sums["budget"]
-    enough = total >= min_events
+    enough = total > 0 and total >= min_events  # min_events may be 0: no events is still no data
     budget = None
     if enough:
         if slo.budgeting == SLO.Budgeting.TIMESLICES:

@@ -142,10 +142,15 @@ class Split:
     hours: list[Range]
 
 
+def correction_holes(corrections: list[Range], start: datetime, end: datetime) -> list[Range]:
+    """The corrections touching ``[start, end)`` as whole minutes: a minute a correction touches is excluded."""
+    return [(floor_minute(s), floor_minute(e) + (MINUTE if e != floor_minute(e) else timedelta())) for s, e in
+            corrections if e > start and s < end]
+
+
 def split(start: datetime, end: datetime, corrections: list[Range]) -> Split:
     """Cut ``[start, end)`` into what the minute table must sum and what the hour table may sum."""
-    holes = [(floor_minute(s), floor_minute(e) + (MINUTE if e != floor_minute(e) else timedelta())) for s, e in
-             corrections if e > start and s < end]
+    holes = correction_holes(corrections, start, end)
     if (end - start) <= timedelta(minutes=MINUTE_WINDOW_LIMIT):
         return Split(minutes=subtract([(start, end)], holes), hours=[])
     h0, h1 = ceil_hour(start), floor_hour(end)
