@@ -3,6 +3,8 @@
 ``internal_sli`` names what an internal SLO measures:
 
 - ``webhook-delivery:<destination>``: delivery attempts to that destination that succeeded;
+  attempts a chaos drill's injected fault produced (``DeliveryAttempt.chaos``) are left out, so a
+  drill never burns a real SLO's budget;
 - ``ingestion``: inbound webhooks accepted over accepted + rejected (rejections are sampled one
   row per source, reason and minute, so this is an upper bound of availability);
 - ``alert-to-incident``: alerts attached to an incident within ``latency_threshold_ms`` of
@@ -28,7 +30,8 @@ LOOKBACK = timedelta(minutes=10)  # late rows (a retry recorded after the minute
 def _webhook_delivery(destination: str, since: datetime, until: datetime) -> dict[datetime, list[int]]:
     from reliability.webhooks.models import DeliveryAttempt
 
-    rows = (DeliveryAttempt.objects.filter(at__gte=since, at__lt=until, delivery__destination__name=destination)
+    rows = (DeliveryAttempt.objects.filter(at__gte=since, at__lt=until, delivery__destination__name=destination,
+                                           chaos=False)
             .annotate(m=TruncMinute("at")).values("m")
             .annotate(good=Count("id", filter=Q(result="success")), total=Count("id")).order_by())
     return {r["m"]: [r["good"], r["total"]] for r in rows}
