@@ -27,6 +27,14 @@ def run_journal(run_id: int, after_id: int = 0) -> list[ChaosJournalEntry]:
     return list(ChaosJournalEntry.objects.filter(run_id=run_id, id__gt=after_id).order_by("id"))
 
 
+def run_root_cause_hints(run_id: int) -> list:
+    """The root-cause hints this run attached to incidents (timeline rows), oldest first."""
+    from reliability.incidents.models import IncidentEvent
+
+    return list(IncidentEvent.objects.filter(kind="root_cause_hint", data__key=f"chaos-run:{run_id}")
+                .select_related("incident").order_by("at", "id"))
+
+
 def faults_live(run_id: int | None = None):
     qs = ChaosFault.objects.filter(removed_at__isnull=True)
     return qs.filter(run_id=run_id) if run_id is not None else qs

@@ -68,17 +68,26 @@ OUTBOUND_DURATION = Histogram(
 log = structlog.stdlib.get_logger("reliability.http")
 
 
+FAULT_HEADER = "X-Opsportal-Fault"  # on a response an injected fault made up: value "injected"
+
+
 class OutboundError(Exception):
-    """An outbound call failed without a response (after the policy's retries)."""
+    """An outbound call failed without a response (after the policy's retries).
+
+    ``injected`` is True when a chaos fault raised it, not the far side: callers that
+    record outcomes (delivery attempts) flag those so drills never count as real failures.
+    """
 
     retriable = False
 
-    def __init__(self, message: str, *, target: str, method: str, host: str, attempt: int) -> None:
+    def __init__(self, message: str, *, target: str, method: str, host: str, attempt: int,
+                 injected: bool = False) -> None:
         super().__init__(message)
         self.target = target
         self.method = method
         self.host = host
         self.attempt = attempt
+        self.injected = injected
 
 
 class OutboundTimeout(OutboundError):
@@ -233,9 +242,14 @@ def _fault_response(fault: faults.Fault, method: str, url: httpx.URL) -> httpx.R
     if fault.error in ("connect", "reset"):
         raise httpx.ConnectError(f"injected fault: {fault.error}")
     if isinstance(fault.error, int):
-        return httpx.Response(fault.error, headers={"X-Opsportal-Fault": "injected"},
+        return httpx.Response(fault.error, headers={FAULT_HEADER: "injected"},
                               request=httpx.Request(method, url))
     return None
+
+
+def is_injected(response: httpx.Response) -> bool:
+    """Whether ``response`` was made up by an injected (chaos) fault rather than sent by the far side."""
+    return response.headers.get(FAULT_HEADER) == "injected"
 
 
 class _Attempt:
@@ -277,8 +291,11 @@ class _Attempt:
         else:
             cls, outcome, what = OutboundError, "transport_error", f"failed ({type(exc).__name__})"
         self.done(outcome)
-        return cls(f"{self.method} {self.host} [{self.target}] {what} on attempt {self.attempt}",
-                   target=self.target, method=self.method, host=self.host, attempt=self.attempt)
+        # self.injected alone is not enough: a latency-only fault lets a real failure through
+        injected = self.injected and "injected fault" in str(exc)
+        return cls(f"{self.method} {self.host} [{self.target}] {what} on attempt {self.attempt}"
+                   + (" (injected fault)" if injected else ""),
+                   target=self.target, method=self.method, host=self.host, attempt=self.attempt, injected=injected)
 
 
 # --- Sync --------------------------------------------------------------------------------

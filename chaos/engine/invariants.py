@@ -83,15 +83,18 @@ def _expected_incident(ctx: RunContext) -> Invariant | None:
     expected = (ctx.scratch.get("steady_state") or {}).get("expect_incident")
     if not expected or ctx.dry_run:
         return None
+    from chaos.engine.hints import hinted_incident_ids
     from reliability.incidents.models import Incident
 
     found = Incident.objects.filter(started_at__gte=ctx.started_at).filter(
         Q(title__icontains=expected) | Q(group_key__icontains=expected)).order_by("id")
     opened = list(found[:5])
     resolved = [i for i in opened if i.status == "resolved"]
-    ok = bool(opened) and len(resolved) == len(opened)
-    return Invariant(f"expected incident '{expected}' opened and resolved", ok, 2,
-                     f"{len(opened)} opened, {len(resolved)} resolved")
+    hinted_ids = hinted_incident_ids(ctx)
+    hinted = [i for i in opened if i.pk in hinted_ids]  # each must name this run's fault (root-cause hint)
+    ok = bool(opened) and len(resolved) == len(opened) == len(hinted)
+    return Invariant(f"expected incident '{expected}' opened (with a root-cause hint naming the fault) and resolved",
+                     ok, 2, f"{len(opened)} opened, {len(hinted)} with the hint, {len(resolved)} resolved")
 
 
 def audit_chain_intact() -> Invariant:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from chaos import guardrails
+from chaos.engine.hints import incidents_hint
 from chaos.engine.invariants import audit_chain_intact
 from chaos.engine.journal import heartbeat, journal_append
 from chaos.models import ChaosJournalEntry, ChaosRun
@@ -56,6 +57,16 @@ def _build_context(run: ChaosRun, stop_flag: dict) -> RunContext:
     return ctx
 
 
+def _hint_incidents(ctx: RunContext) -> None:
+    """Name the fault on every incident the drill caused (once each); journal each new hint."""
+    try:
+        for number, hint in incidents_hint(ctx, actor=ENGINE, source=SOURCE):
+            journal_append(ctx.run_id, Kind.OBSERVATION, f"incident #{number}: {hint}"[:500],
+                           {"incident": number, "hint": hint})
+    except Exception:  # a hint is worth less than the drill's own guard loop
+        log.exception("chaos run %s: could not attach root-cause hints", ctx.run_id)
+
+
 def _abort(run_id: int, reason: str) -> None:
     try:
         run_abort(run_id=run_id, reason=reason, actor=ENGINE, source=SOURCE)
@@ -74,6 +85,7 @@ def _guarded_loop(run: ChaosRun, ctx: RunContext, scenario, stop_flag: dict, sle
             journal_append(run.pk, Kind.NOTE, f"run {state}: stopping", {"state": state})
             return
         if time.monotonic() >= next_guard:
+            _hint_incidents(ctx)
             targets = set(ctx.targets)
             report = guardrails.check(run.drill, stage=guardrails.DURING, run=run, fault_targets=targets)
             if not report.ok:
@@ -93,6 +105,7 @@ def _settle(ctx: RunContext, scenario, sleep) -> list:
     deadline = time.monotonic() + seconds
     while True:
         heartbeat(ctx.run_id)  # still alive while waiting for recovery (the sweep aborts silent runs)
+        _hint_incidents(ctx)  # an incident opened late (alert for-duration) still gets its hint
         found = scenario.invariants(ctx)
         if all(i.passed for i in found) or time.monotonic() >= deadline:
             return found

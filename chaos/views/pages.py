@@ -60,4 +60,5 @@ def run_report(request, pk: int):
     if run is None:
         raise Http404
     return render(request, "chaos/report.html", {"run": run, "journal": selectors.run_journal(run.pk),
-                                                 "faults": list(run.faults.all()), "drill": run.drill})
+                                                 "faults": list(run.faults.all()), "drill": run.drill,
+                                                 "hints": selectors.run_root_cause_hints(run.pk)})

@@ -32,6 +32,7 @@ class Action(enum.StrEnum):
     ROUTING_RULE_CREATE = "routing.rule_create"
     ROUTING_RULE_UPDATE = "routing.rule_update"
     CHECKLIST_TICK = "incident.checklist_tick"
+    ROOT_CAUSE_HINT = "incident.root_cause_hint"  # a known cause attached (a chaos drill's fault)
     MAINTENANCE_CREATE = "maintenance.create"
     MAINTENANCE_UPDATE = "maintenance.update"
     MAINTENANCE_START = "maintenance.start"
@@ -65,6 +66,7 @@ class Event(enum.StrEnum):
     ESCALATION_POLICY_CHANGED = "incident.escalation_policy_changed"  # edited (steps replaced)
     ROUTING_RULE_CHANGED = "incident.routing_rule_changed"  # created or edited
     CHECKLIST_TICKED = "incident.checklist_ticked"  # a runbook step ticked or unticked
+    ROOT_CAUSE_HINTED = "incident.root_cause_hinted"
     MAINTENANCE_CHANGED = "incident.maintenance_changed"  # a window created or edited
     MAINTENANCE_STARTED = "incident.maintenance_started"
     MAINTENANCE_ENDED = "incident.maintenance_ended"

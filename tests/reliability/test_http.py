@@ -252,6 +252,7 @@ def test_read_timeout_is_enforced_and_raised_as_outbound_timeout(upstream, targe
     assert info.value.target == target
     assert info.value.attempt == 1
     assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+    assert info.value.injected is False  # a real timeout is never mistaken for a drill's
     assert outbound(target, "timeout") == 1
 
 
@@ -311,8 +312,9 @@ def test_fault_latency_is_added_before_the_real_call(upstream, target):
 
 def test_fault_timeout_is_raised_without_touching_the_server(upstream, target):
     faults.fault_set(target, error="timeout", expires_at=in_a_minute())
-    with pytest.raises(OutboundTimeout):
+    with pytest.raises(OutboundTimeout) as raised:
         http.request("GET", upstream.url, target=target)
+    assert raised.value.injected is True and "(injected fault)" in str(raised.value)  # callers flag drills
     assert upstream.hits == 0
     assert outbound(target, "timeout") == 1
 
@@ -328,7 +330,7 @@ def test_fault_status_is_returned_as_a_response_and_retried(upstream, target, sl
     faults.fault_set(target, error=503, expires_at=in_a_minute())
     resp = http.request("GET", upstream.url, target=target, policy=policy(attempts=2))
     assert resp.status_code == 503
-    assert resp.headers["X-Opsportal-Fault"] == "injected"
+    assert resp.headers["X-Opsportal-Fault"] == "injected" and http.is_injected(resp)
     assert upstream.hits == 0
     assert sleeps == [0.5]
 

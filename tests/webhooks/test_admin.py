@@ -108,3 +108,26 @@ def test_support_cannot_open_webhook_admin(client, support_user, make_source):
     make_source("acme")
     client.force_login(support_user)
     assert client.get("/admin/webhooks/webhooksource/").status_code == 403
+
+
+
+def test_delivery_attempts_show_and_filter_the_chaos_flag(admin_client, client, make_source, make_destination):
+    from django.utils import timezone
+
+    from reliability.webhooks.models import Delivery, DeliveryAttempt
+
+    make_source("acme", destinations=[make_destination("orders")])
+    body = b'{"type":"invoice.paid"}'
+    post(client, "acme", body, standard_headers(body))
+    delivery = Delivery.objects.get()
+    now = timezone.now()
+    DeliveryAttempt.objects.bulk_create([
+        DeliveryAttempt(delivery=delivery, at=now, result="http_error", status_code=503, error="drill-made", chaos=True),
+        DeliveryAttempt(delivery=delivery, at=now, result="http_error", status_code=502, error="real-outage"),
+    ])
+    page = admin_client.get("/admin/webhooks/deliveryattempt/").content.decode()
+    assert "column-chaos" in page and "?chaos__exact=1" in page and "2 delivery attempts" in page
+    only_drills = admin_client.get("/admin/webhooks/deliveryattempt/?chaos__exact=1").content.decode()
+    assert "1 delivery attempt" in only_drills and "2 delivery attempts" not in only_drills
+    inline = admin_client.get(f"/admin/webhooks/delivery/{delivery.pk}/change/").content.decode()
+    assert "drill-made" in inline and "field-chaos" in inline

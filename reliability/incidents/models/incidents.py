@@ -126,6 +126,7 @@ class IncidentEvent(models.Model):
         NOTIFICATION_RETRY = "notification_retry", "notification rescheduled"
         MAINTENANCE = "maintenance", "maintenance window"
         CHECKLIST = "checklist", "runbook checklist"
+        ROOT_CAUSE_HINT = "root_cause_hint", "root-cause hint"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -4,6 +4,7 @@ from reliability.incidents.services._common import IncidentActionRefused, Incide
 from reliability.incidents.services.checklist import incident_checklist_tick
 from reliability.incidents.services.contacts import user_contact_set
 from reliability.incidents.services.events import event_process
+from reliability.incidents.services.hints import incident_root_cause_hint
 from reliability.incidents.services.intake import AlertIn, GroupIn, IntakeResult, alerts_ingest
 from reliability.incidents.services.lifecycle import (
     incident_acknowledge,
@@ -32,6 +33,7 @@ __all__ = [
     "incident_merge",
     "incident_open",
     "incident_reopen",
+    "incident_root_cause_hint",
     "incident_resolve",
     "incident_unacknowledge",
     "silences_push",

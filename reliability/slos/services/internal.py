@@ -3,7 +3,8 @@
 ``internal_sli`` names what an internal SLO measures (docs/slos.md "Internal SLIs"):
 
 - ``webhook-delivery:<destination>``: HTTP attempts to that destination (by name), good when the
-  attempt succeeded, in the minute of the attempt;
+  attempt succeeded, in the minute of the attempt; attempts a chaos drill's injected fault produced
+  (``DeliveryAttempt.chaos``) are left out, so a drill never burns a real SLO's budget;
 - ``ingestion``: inbound webhooks accepted over accepted + rejected (rejections are sampled one
   row per source, reason and minute, so this is an upper bound of availability);
 - ``alert-to-incident``: alerts attached to an incident, good when the incident existed within
@@ -37,7 +38,8 @@ Counts = dict[datetime, list[int]]
 def _webhook_delivery(destination: str, since: datetime, until: datetime) -> Counts:
     from reliability.webhooks.models import DeliveryAttempt
 
-    rows = (DeliveryAttempt.objects.filter(at__gte=since, at__lt=until, delivery__destination__name=destination)
+    rows = (DeliveryAttempt.objects.filter(at__gte=since, at__lt=until, delivery__destination__name=destination,
+                                           chaos=False)
             .annotate(m=TruncMinute("at")).values("m")
             .annotate(good=Count("id", filter=Q(result="success")), total=Count("id")).order_by())
     return {floor_minute(r["m"]): [r["good"], r["total"]] for r in rows}

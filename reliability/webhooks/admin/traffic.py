@@ -46,10 +46,26 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
 class DeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = DeliveryAttempt
-    fields = ("at", "result", "status_code", "latency_ms", "error")
+    fields = ("at", "result", "status_code", "latency_ms", "chaos", "error")
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(ReadOnlyAdmin):
+    """Every attempt, filterable by drill flag: "chaos: yes" are a drill's injected failures, not real ones."""
+
+    list_display = ("id", "delivery", "destination", "at", "result", "status_code", "latency_ms", "chaos")
+    list_filter = ("chaos", "result", "delivery__destination")
+    list_select_related = ("delivery__destination",)
+    date_hierarchy = "at"
+    fields = ("delivery", "at", "result", "status_code", "latency_ms", "chaos", "error")
+    readonly_fields = fields
+
+    @admin.display(description="destination", ordering="delivery__destination__name")
+    def destination(self, obj: DeliveryAttempt) -> str:
+        return obj.delivery.destination.name
 
 
 @admin.register(Delivery)

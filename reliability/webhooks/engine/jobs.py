@@ -120,6 +120,7 @@ class Outcome:
     latency_ms: int | None = None
     error: str = ""
     retry_after: float | None = None
+    chaos: bool = False  # produced by an injected fault (a drill), not by the destination
 
     @property
     def is_attempt(self) -> bool:

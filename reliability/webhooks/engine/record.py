@@ -17,6 +17,10 @@ may admit a probe, without counting an attempt. A destination the outbound
 address policy refuses (``OutboundRefused``: nothing was sent, and retrying
 cannot change the answer) → ``dead`` at once, without counting an attempt, its
 error naming the policy.
+
+An attempt whose outcome an injected chaos fault produced (``Outcome.chaos``)
+is stored with ``chaos=True`` on both write paths, so the internal SLIs and the
+reports can leave drills out.
 """
 
 from __future__ import annotations
@@ -76,10 +80,10 @@ WITH v AS (
     WHERE d.id = v.id AND d.lease_token = %s AND d.status = 'in_flight'
     RETURNING d.id
 ), logged AS (
-    INSERT INTO {_ATTEMPT_TABLE} (delivery_id, at, result, status_code, latency_ms, error)
-    SELECT a.delivery_id, a.at, a.result, a.status_code, a.latency_ms, a.error
-    FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[], %s::int[], %s::int[], %s::text[])
-        AS a(delivery_id, at, result, status_code, latency_ms, error)
+    INSERT INTO {_ATTEMPT_TABLE} (delivery_id, at, result, status_code, latency_ms, error, chaos)
+    SELECT a.delivery_id, a.at, a.result, a.status_code, a.latency_ms, a.error, a.chaos
+    FROM unnest(%s::bigint[], %s::timestamptz[], %s::varchar[], %s::int[], %s::int[], %s::text[], %s::boolean[])
+        AS a(delivery_id, at, result, status_code, latency_ms, error, chaos)
     JOIN held ON held.id = a.delivery_id
     RETURNING 1
 )
@@ -149,6 +153,7 @@ def _write_postgresql(rows: list[Delivery], attempts: list[DeliveryAttempt], tok
         token,
         [a.delivery_id for a in attempts], [a.at for a in attempts], [a.result for a in attempts],
         [a.status_code for a in attempts], [a.latency_ms for a in attempts], [a.error for a in attempts],
+        [a.chaos for a in attempts],
     ]
     with connection.cursor() as cursor:
         cursor.execute(_RECORD_SQL, params)
@@ -186,6 +191,7 @@ def record(outcomes: list[Outcome], *, token: uuid.UUID) -> RunStats:
             attempt = DeliveryAttempt(
                 delivery_id=outcome.job.delivery_id, at=outcome.at, result=outcome.kind,
                 status_code=outcome.status_code, latency_ms=outcome.latency_ms, error=outcome.error,
+                chaos=outcome.chaos,
             )
         planned.append((outcome, row, dead_letter, attempt, tally))
     rows = [p[1] for p in planned]

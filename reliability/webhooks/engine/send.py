@@ -107,23 +107,26 @@ def _send(job: Job) -> Outcome:
     except http.OutboundRefused as exc:  # a policy decision, not a network error: never retried
         return Outcome(job, REFUSED, at, error=excerpt(f"not sent, not retried (OutboundRefused): {exc}"))
     except http.OutboundTimeout as exc:
-        kind, error = Result.TIMEOUT, f"timed out after {job.timeout:g} s: {exc}"
+        kind, error, chaos = Result.TIMEOUT, f"timed out after {job.timeout:g} s: {exc}", exc.injected
     except http.OutboundError as exc:
-        kind, error = Result.NETWORK_ERROR, str(exc)
+        kind, error, chaos = Result.NETWORK_ERROR, str(exc), exc.injected
     except Exception as exc:  # a broken URL or an unexpected client error must not sink the batch
-        kind, error = Result.NETWORK_ERROR, f"{type(exc).__name__}: {exc}"
+        kind, error, chaos = Result.NETWORK_ERROR, f"{type(exc).__name__}: {exc}", False
     else:
         latency_ms = round((time.perf_counter() - started) * 1000)
         status = response.status_code
+        chaos = http.is_injected(response)  # a drill's made-up answer: flagged on the attempt
         if 200 <= status < 300:
-            return Outcome(job, Result.SUCCESS, at, status_code=status, latency_ms=latency_ms)
+            return Outcome(job, Result.SUCCESS, at, status_code=status, latency_ms=latency_ms, chaos=chaos)
         text = response.content[:ERROR_EXCERPT_CHARS * 4].decode("utf-8", "replace")
         error = excerpt(f"HTTP {status}: {text}" if text else f"HTTP {status}")
+        if chaos:
+            error = excerpt(f"{error} (injected fault)")
         if status == 410:
-            return Outcome(job, Result.GONE, at, status_code=status, latency_ms=latency_ms, error=error)
+            return Outcome(job, Result.GONE, at, status_code=status, latency_ms=latency_ms, error=error, chaos=chaos)
         return Outcome(
             job, Result.HTTP_ERROR, at, status_code=status, latency_ms=latency_ms, error=error,
-            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            retry_after=parse_retry_after(response.headers.get("retry-after")), chaos=chaos,
         )
     latency_ms = round((time.perf_counter() - started) * 1000)
-    return Outcome(job, kind, at, latency_ms=latency_ms, error=excerpt(error))
+    return Outcome(job, kind, at, latency_ms=latency_ms, error=excerpt(error), chaos=chaos)

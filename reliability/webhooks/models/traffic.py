@@ -132,6 +132,8 @@ class DeliveryAttempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True, help_text="an excerpt (response body or exception), at most 1,000 characters")
+    chaos = models.BooleanField(db_default=False, default=False, help_text=(
+        "the outcome came from a chaos drill's injected fault, not the destination; SLIs leave these out"))
 
     class Meta:
         ordering = ["-id"]
