@@ -71,3 +71,12 @@ async def test_asgi_routes_ingestion_to_the_lean_chain():
         full = await client.get("/api/v1/services/")
     assert lean.status_code == 404 and "x-frame-options" not in lean.headers and "x-request-id" in lean.headers
     assert full.status_code == 401 and full.headers["x-frame-options"] == "DENY"
+
+
+def test_every_middleware_of_the_lean_chain_runs_in_the_event_loop():
+    """A sync-only middleware makes Django run the chain below it in the process's one
+    thread-sensitive thread, and uvicorn's ingestion queues for it (bench/webhooks (c))."""
+    from django.utils.module_loading import import_string
+
+    sync_only = [path for path in lean_middleware() if not getattr(import_string(path), "async_capable", False)]
+    assert sync_only == []

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import threading
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+
 from opsportal.api.errors import problem_response
 from reliability.health.degradation.levels import Level
 from reliability.health.degradation.state import current_level
@@ -40,21 +42,51 @@ def _principal(request) -> tuple[str, str] | None:
 
 
 class LoadSheddingMiddleware:
+    """Sync and async capable (see reliability/health/slowqueries/middleware.py for why).
+
+    The async path decides with the same code: the level and limits are local reads until a
+    rate limit needs the shared counter, which then runs off the event loop.
+    """
+
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response):
         self.get_response = get_response
         self._in_flight = 0
         self._lock = threading.Lock()
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
 
     def __call__(self, request):
+        if self.async_mode:
+            return self._acall(request)
         kind = classify(request.path_info)
         level = current_level()
         if kind == INTAKE:
             if level < _CRITICAL:
                 return self.get_response(request)
             return self._capped(request, level)
+        return self._refusal(request, kind, level) or self.get_response(request)
+
+    async def _acall(self, request):
+        kind = classify(request.path_info)
+        level = current_level()
+        if kind == INTAKE:
+            if level < _CRITICAL:  # the hot path: ingestion and alert intake below CRITICAL
+                return await self.get_response(request)
+            return await self._acapped(request, level)
+        # the rate limiter's shared counter and request.user may do I/O: in the request thread,
+        # where the sync-only version of this middleware ran
+        refused = await sync_to_async(self._refusal)(request, kind, level)
+        return refused or await self.get_response(request)
+
+    def _refusal(self, request, kind: str, level: Level):
+        """The 503 or 429 for a request that is not intake, or None."""
         cfg = config()
         if not cfg.shedding_enabled:
-            return self.get_response(request)
+            return None
         if kind == NON_CRITICAL and level >= _SEVERE:
             return _shed("non_critical", f"shed while the portal is degraded ({level.name}); try again later",
                          level, str(cfg.retry_after))
@@ -70,24 +102,41 @@ class LoadSheddingMiddleware:
                     code="rate-limited", title="Too Many Requests", limit=verdict.limit, level=level.name,
                     headers={"Retry-After": str(verdict.retry_after)},
                 )
-        return self.get_response(request)
+        return None
 
-    def _capped(self, request, level: Level):
+    def _enter(self, level: Level):
+        """Take an intake slot: None, or the 503 when the cap is reached."""
         cfg = config()
-        if not cfg.shedding_enabled:
-            return self.get_response(request)
         with self._lock:
             if self._in_flight >= cfg.intake_cap:
-                over = True
-            else:
-                over = False
-                self._in_flight += 1
-        if over:
-            return _shed("intake_concurrency",
-                         f"over {cfg.intake_cap} requests in flight at level {level.name}; retry",
-                         level, "5")
+                return _shed("intake_concurrency",
+                             f"over {cfg.intake_cap} requests in flight at level {level.name}; retry",
+                             level, "5")
+            self._in_flight += 1
+        return None
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    async def _acapped(self, request, level: Level):
+        if not config().shedding_enabled:
+            return await self.get_response(request)
+        refused = self._enter(level)
+        if refused is not None:
+            return refused
+        try:
+            return await self.get_response(request)
+        finally:
+            self._leave()
+
+    def _capped(self, request, level: Level):
+        if not config().shedding_enabled:
+            return self.get_response(request)
+        refused = self._enter(level)
+        if refused is not None:
+            return refused
         try:
             return self.get_response(request)
         finally:
-            with self._lock:
-                self._in_flight -= 1
+            self._leave()

@@ -142,3 +142,40 @@ def test_intake_is_never_rate_limited(client, source, settings):
     settings.RATE_LIMIT_TOKEN_PER_MINUTE = 1
     codes = [_webhook(client).status_code for _ in range(3)]
     assert codes == [202, 202, 202]
+
+
+async def test_the_async_path_caps_intake_and_leaves_it_alone_below_critical(settings, rf):
+    """Under ASGI the middleware runs in the event loop: same cap, same answers."""
+    import asyncio
+
+    from django.http import HttpResponse
+
+    from reliability.health.degradation import state
+    from reliability.health.shedding.middleware import LoadSheddingMiddleware
+
+    settings.SHED_INTAKE_MAX_CONCURRENCY = 1
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_view(request):
+        inside.set()
+        await asyncio.wait_for(release.wait(), 30)
+        return HttpResponse(status=202)
+
+    mw = LoadSheddingMiddleware(slow_view)
+    assert asyncio.iscoroutinefunction(mw)
+    state.hold_local(state.Snapshot(computed=Level.CRITICAL))
+    first = asyncio.ensure_future(mw(rf.post("/api/v1/webhooks/in/x/")))
+    await asyncio.wait_for(inside.wait(), 30)
+    over = await mw(rf.post("/api/v1/webhooks/in/x/"))
+    assert over.status_code == 503 and over["Retry-After"] == "5"  # the second is over the cap
+    release.set()
+    assert (await first).status_code == 202
+    assert (await mw(rf.post("/api/v1/webhooks/in/x/"))).status_code == 202  # the slot is free again
+
+    state.hold_local(state.Snapshot())  # NORMAL: no cap at all
+    release.clear()
+    inside.clear()
+    held = [asyncio.ensure_future(mw(rf.post("/api/v1/webhooks/in/x/"))) for _ in range(3)]
+    await asyncio.wait_for(inside.wait(), 30)
+    release.set()
+    assert [(await h).status_code for h in held] == [202, 202, 202]
