@@ -86,12 +86,22 @@ def blackout_active(at: datetime) -> str | None:
     return None
 
 
+def incident_haystack(incident) -> str:
+    """What an incident says about its origin: group key, title and group labels."""
+    return " ".join([incident.group_key, incident.title, str(incident.group_labels)])
+
+
+def incident_names_run(incident, tag: str, fault_targets) -> bool:
+    """Whether an incident names a run (its ``chaos-run:<id>`` tag) or one of its fault targets."""
+    haystack = incident_haystack(incident)
+    return tag in haystack or any(t and t in haystack for t in fault_targets)
+
+
 def _caused_by(incident, run, fault_targets: set[str]) -> bool:
     """An incident this drill caused: opened after the run started and naming one of its faults."""
     if run is None or run.started_at is None or incident.started_at < run.started_at:
         return False
-    haystack = " ".join([incident.group_key, incident.title, str(incident.group_labels)])
-    return f"chaos-run:{run.pk}" in haystack or any(t and t in haystack for t in fault_targets)
+    return incident_names_run(incident, f"chaos-run:{run.pk}", fault_targets)
 
 
 def _incident_violations(run, fault_targets: set[str]) -> list[Violation]:

@@ -29,10 +29,9 @@ def run_journal(run_id: int, after_id: int = 0) -> list[ChaosJournalEntry]:
 
 def run_root_cause_hints(run_id: int) -> list:
     """The root-cause hints this run attached to incidents (timeline rows), oldest first."""
-    from reliability.incidents.models import IncidentEvent
+    from reliability.incidents.selectors import root_cause_hints_keyed
 
-    return list(IncidentEvent.objects.filter(kind="root_cause_hint", data__key=f"chaos-run:{run_id}")
-                .select_related("incident").order_by("at", "id"))
+    return list(root_cause_hints_keyed(f"chaos-run:{run_id}").select_related("incident").order_by("at", "id"))
 
 
 def faults_live(run_id: int | None = None):

@@ -24,6 +24,16 @@ def _clean_redis(settings):
     client.close()
 
 
+@pytest.fixture
+def no_faults():
+    """No injected fault before or after the test (faults live in Redis and in a local cache)."""
+    from reliability import faults
+
+    faults.fault_clear()
+    yield
+    faults.fault_clear()
+
+
 @pytest.fixture(autouse=True)
 def _degradation_held_normal():
     """Tests run at NORMAL with no level lookups (cache/database) in their query counts.

@@ -19,6 +19,9 @@ def test_leaves_rows_and_a_changed_role_behind():
     User.objects.create_user("left-behind")
     Service.objects.create(name="left-behind")
     Group.objects.get(name="support").permissions.clear()
+    # committed (no transaction wraps a transactional test): only the teardown can undo them
+    assert User.objects.filter(username="left-behind").exists() and Service.objects.count() == 1
+    assert not Group.objects.get(name="support").permissions.exists()
 
 
 _seen: dict[str, set[int]] = {}

@@ -11,9 +11,8 @@ event in one transaction). The incidents app never imports chaos.
 from __future__ import annotations
 
 from audit.actors import Actor
+from chaos.guardrails import incident_haystack, incident_names_run
 from chaos.scenarios.base import RunContext
-
-HINT_KIND = "root_cause_hint"  # reliability.incidents IncidentEvent.Kind.ROOT_CAUSE_HINT
 
 
 def fault_label(kind: str, spec: dict) -> str:
@@ -37,21 +36,20 @@ def caused_incidents(ctx: RunContext, limit: int = 50) -> list:
     opened = Incident.objects.filter(started_at__gte=ctx.started_at).order_by("id")
     found = []
     for incident in opened[:limit]:
-        haystack = " ".join([incident.group_key, incident.title, str(incident.group_labels)])
-        if (ctx.tag in haystack or any(t and t in haystack for t in ctx.targets)
+        if (incident_names_run(incident, ctx.tag, ctx.targets)
                 or (expected and expected.lower() in f"{incident.title} {incident.group_key}".lower())):
             found.append(incident)
     return found
 
 
 def hinted_incident_ids(ctx: RunContext) -> set[int]:
-    from reliability.incidents.models import IncidentEvent
+    from reliability.incidents.selectors import root_cause_hints_keyed
 
-    return set(IncidentEvent.objects.filter(kind=HINT_KIND, data__key=ctx.tag).values_list("incident_id", flat=True))
+    return set(root_cause_hints_keyed(ctx.tag).values_list("incident_id", flat=True))
 
 
 def _hint_for(ctx: RunContext, incident, faults: list, drill_name: str, scenario: str) -> tuple[str, dict]:
-    haystack = " ".join([incident.group_key, incident.title, str(incident.group_labels)])
+    haystack = incident_haystack(incident)
     named = [f for f in faults if f.target and f.target in haystack] or faults
     fault = named[0]
     label = fault_label(fault.kind, fault.spec or {})

@@ -8,7 +8,14 @@ from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q,
 
 from reliability.incidents import config_cache
 from reliability.incidents.matching import matches, window_active
-from reliability.incidents.models import EscalationPolicy, Incident, MaintenanceWindow, RoutingRule, Severity
+from reliability.incidents.models import (
+    EscalationPolicy,
+    Incident,
+    IncidentEvent,
+    MaintenanceWindow,
+    RoutingRule,
+    Severity,
+)
 
 DEFAULT_SEVERITY = Severity.P2
 
@@ -98,3 +105,8 @@ def response_times(*, since: datetime | None = None, until: datetime | None = No
 
 def service_named(name: str | None):
     return config_cache.snapshot().services.get(str(name)) if name else None
+
+
+def root_cause_hints_keyed(key: str):
+    """Every incident's root-cause hints written under ``key`` (e.g. ``chaos-run:12``), as a queryset."""
+    return IncidentEvent.objects.filter(kind=IncidentEvent.Kind.ROOT_CAUSE_HINT, data__key=key)

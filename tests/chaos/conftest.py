@@ -9,14 +9,11 @@ from django.utils import timezone
 
 from audit.actors import Actor
 from chaos import services
-from reliability import faults
 
 
 @pytest.fixture(autouse=True)
-def _no_faults():
-    faults.fault_clear()
-    yield
-    faults.fault_clear()
+def _no_faults(no_faults):
+    """Every test here starts and ends without an injected fault (tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -114,10 +114,8 @@ def target():
 
 
 @pytest.fixture(autouse=True)
-def _no_faults():
-    faults.fault_clear()
-    yield
-    faults.fault_clear()
+def _no_faults(no_faults):
+    """Every test here starts and ends without an injected fault (tests/conftest.py)."""
 
 
 @pytest.fixture

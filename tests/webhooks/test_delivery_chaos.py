@@ -23,10 +23,8 @@ from tests.webhooks.test_delivery import ingest_event
 
 
 @pytest.fixture(autouse=True)
-def _no_faults():
-    faults.fault_clear()
-    yield
-    faults.fault_clear()
+def _no_faults(no_faults):
+    """Every test here starts and ends without an injected fault (tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from audit.services import audit_record
 from opsportal.events.services import emit
 from reliability.incidents.models import IncidentEvent
 from reliability.incidents.names import Action, Event
+from reliability.incidents.selectors import root_cause_hints_keyed
 from reliability.incidents.services._common import (
     IncidentActionRefused,
     incident_payload,
@@ -22,12 +23,6 @@ from reliability.incidents.services._common import (
 )
 
 Kind = IncidentEvent.Kind
-
-
-def root_cause_hints(incident_id: int, *, key: str | None = None) -> list[IncidentEvent]:
-    """The hints on an incident's timeline (one key's only, when given)."""
-    found = IncidentEvent.objects.filter(incident_id=incident_id, kind=Kind.ROOT_CAUSE_HINT)
-    return list(found.filter(data__key=key) if key else found)
 
 
 @transaction.atomic
@@ -44,9 +39,9 @@ def incident_root_cause_hint(*, incident_id: int, hint: str, key: str, actor: Ac
     if not hint or not key:
         raise IncidentActionRefused("a root-cause hint needs a text and a key")
     incident = lock_incident(incident_id)
-    existing = root_cause_hints(incident.pk, key=key)
-    if existing:
-        return existing[0], False
+    existing = root_cause_hints_keyed(key).filter(incident_id=incident.pk).first()
+    if existing is not None:
+        return existing, False
     data = {**(cause or {}), "hint": hint, "key": key}
     entry = timeline(incident, Kind.ROOT_CAUSE_HINT, actor=actor, source=source, data=data)
     audit_record(actor=actor, action=Action.ROOT_CAUSE_HINT, target=incident, source=source,

@@ -115,7 +115,7 @@ def internal_slis_compute(*, now: datetime | None = None) -> dict:
     for slo in SLO.objects.filter(sli_source=SLO.Source.INTERNAL).exclude(internal_sli=""):
         try:
             counts = internal_sli_counts(slo, since, until)
-        except Exception:  # an unknown name in old data: log it, keep computing the others
+        except ValueError:  # an unknown name in data older than the validation: log it, compute the others
             log.exception("internal SLI of SLO %s failed", slo.slug)
             continue
         items = [(m, 0, 0) for m in quiet if m not in counts] + [(m, g, t) for m, (g, t) in counts.items()]
