@@ -11,7 +11,7 @@ class IncidentsConfig(AppConfig):
         from opsportal.dashboard.panels import register_panel
         from opsportal.events.relay import subscribe
         from reliability.incidents import metrics
-        from reliability.incidents.panels import INCIDENTS_PANEL
+        from reliability.incidents.panels import INCIDENTS_PANEL, register_sentences
         from reliability.incidents.portal_signals import RELAY_KEY, portal_signal_relay
 
         metrics.register()
@@ -22,6 +22,7 @@ class IncidentsConfig(AppConfig):
         # The portal's own incidents: breaker and DLQ outbox events → alerts of source "portal".
         subscribe(RELAY_KEY, portal_signal_relay)
         register_panel(INCIDENTS_PANEL)  # open incidents by severity on /ops/
+        register_sentences()
 
 
 # Roles and the auditlog diff net are extended from here (their modules invite apps to add themselves).

@@ -20,3 +20,12 @@ INCIDENTS_PANEL = Panel(
     context=_context,
     order=10,
 )
+
+
+def register_sentences() -> None:
+    """The activity feed's words for incident events the generic sentence reads badly."""
+    from opsportal.dashboard.sentences import sentence_for
+
+    @sentence_for("incident.root_cause_hinted")
+    def _hinted(data: dict, event_type: str) -> str:
+        return f"Incident #{data.get('number', '?')} {data.get('title', '')}: {data.get('root_cause_hint', '')}"

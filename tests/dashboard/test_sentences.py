@@ -36,6 +36,9 @@ def ev(event_type: str, data=None, aggregate=None) -> dict:
         ("auth.user_created", {"username": "operator", "roles": ["operator"]}, "User operator created (operator)"),
         ("auth.login_failed", {"username": "mallory"}, "mallory failed to sign in"),
         ("audit.exported", {"actor": "audrey", "filters": {}}, "Audit trail exported by audrey"),
+        ("incident.root_cause_hinted", {"number": 16, "title": "Breaker open: shop",
+                                        "root_cause_hint": "root-cause hint: chaos drill 'd' (#6) run #2 injected x"},
+         "Incident #16 Breaker open: shop: root-cause hint: chaos drill 'd' (#6) run #2 injected x"),
     ],
 )
 def test_known_events_read_as_sentences(event_type, data, sentence):
