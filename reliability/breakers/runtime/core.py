@@ -31,6 +31,8 @@ from reliability.breakers.runtime.base import (
 )
 from reliability.breakers.windows import make_window
 
+_FIRST_BUCKET = DURATION_BUCKETS[0]
+
 if TYPE_CHECKING:
     from reliability.breakers.runtime.registry import BreakerRegistry
 
@@ -147,12 +149,18 @@ class BreakerCore:
 
     # --- outcomes ----------------------------------------------------------------------
     def on_success(self, token: int, start: float, end: float) -> None:
+        # The hot path of every protected call: the lock is taken with acquire/release, not
+        # ``with`` (the context-manager protocol costs ~120 ns more on CPython 3.11), and the
+        # bucket of a fast call is found without a bisect (bench/breakers).
         d = end - start
         slow = d >= self.slow_threshold_s
-        with self.lock:
+        bucket = 0 if d <= _FIRST_BUCKET else bisect_left(DURATION_BUCKETS, d)
+        lock = self.lock
+        lock.acquire()
+        try:
             self.counts[SUCCESS] += 1
             self.duration_sum += d
-            self.hist[bisect_left(DURATION_BUCKETS, d)] += 1
+            self.hist[bucket] += 1
             if token == NORMAL:
                 if self.state != CLOSED:
                     return
@@ -165,6 +173,8 @@ class BreakerCore:
                     self.pending_slow += 1
                 elif not (w.failures or w.slow) or w.calls < self.config.minimum_calls:
                     return  # nothing that could trip (the usual case)
+        finally:
+            lock.release()
         if token == NORMAL:
             self._after_bad_outcome(end)
         else:
