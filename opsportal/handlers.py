@@ -16,8 +16,11 @@ portal's URLconf.
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.wsgi import WSGIHandler
+from django.urls import set_script_prefix
 
 LEAN_PATH_PREFIXES = ("/api/v1/webhooks/in/",)
 
@@ -75,6 +78,41 @@ class LeanASGIHandler(_LeanChain, ASGIHandler):
     # The async ingest view: with the lean chain's middleware async-capable, a request
     # stays on the event loop and hops to a thread once (reliability/webhooks/views/ingest.py).
     urlconf = LEAN_ASGI_URLCONF
+
+    async def __call__(self, scope, receive, send):
+        # No per-request ThreadSensitiveContext: asgiref starts a thread for each context
+        # that runs sync code and another to join it, and Thread.start blocks the event loop
+        # until the new thread holds the GIL.
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope, receive, send):
+        """Django's ``ASGIHandler.handle`` without its two thread hops and its disconnect task.
+
+        Django sends ``request_started`` with ``asend`` and closes the response through
+        ``sync_to_async``: each a hop to a thread for receivers that here have nothing to do
+        (the ones that exist close this thread's database connections, and the event loop
+        has none; the /metrics receivers return at once for other paths). They run inline.
+        Nor does a client that hangs up cancel the view: a webhook whose body arrived is
+        stored and answered, as under WSGI.
+        """
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            set_script_prefix(get_script_prefix(scope))
+            signals.request_started.send(sender=self.__class__, scope=scope)
+            request, response = self.create_request(scope, body_file)
+            if request is not None:
+                response = await self.run_get_response(request)
+            try:
+                await self.send_response(response, send)
+            finally:
+                response.close()  # sends request_finished
+        finally:
+            body_file.close()
 
 
 def wsgi_application():

@@ -133,7 +133,8 @@ else:
         }
     }
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    # django-prometheus' engine (query metrics) with a cheaper pool check (opsportal/backends)
+    DATABASES["default"]["ENGINE"] = "opsportal.backends.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 # Database connections. Under gunicorn gthread each thread keeps one persistent connection
 # (CONN_MAX_AGE=60: workers x threads per host). Under ASGI, Django runs each request's sync
@@ -151,9 +152,13 @@ if DATABASE_POOL not in {"auto", "on", "off"}:
 DATABASE_POOL_MIN_SIZE = int(os.environ.get("DATABASE_POOL_MIN_SIZE", "2"))
 DATABASE_POOL_MAX_SIZE = int(os.environ.get("DATABASE_POOL_MAX_SIZE", "10"))
 DATABASE_POOL_TIMEOUT = float(os.environ.get("DATABASE_POOL_TIMEOUT", "10"))
-# With CONN_HEALTH_CHECKS the pool pings every connection it hands out: one more round trip
-# per request, which webhook ingestion avoids on purpose (it reconnects once instead).
+# The pool pings a connection before handing it out when it has been idle in the pool for
+# DATABASE_POOL_CHECK_IDLE_SECONDS or longer (opsportal/backends/postgresql): a ping for every
+# request would be one more round trip each, which webhook ingestion avoids on purpose.
 DATABASE_POOL_CHECK = env_bool("DATABASE_POOL_CHECK", True)
+DATABASE_POOL_CHECK_IDLE_SECONDS = float(os.environ.get("DATABASE_POOL_CHECK_IDLE_SECONDS", "1"))
+if DATABASE_POOL_CHECK_IDLE_SECONDS < 0:
+    raise ImproperlyConfigured("DATABASE_POOL_CHECK_IDLE_SECONDS must be >= 0 (0 pings every checkout)")
 if not 0 <= DATABASE_POOL_MIN_SIZE <= DATABASE_POOL_MAX_SIZE or DATABASE_POOL_MAX_SIZE < 1 or DATABASE_POOL_TIMEOUT <= 0:
     raise ImproperlyConfigured("need 0 <= DATABASE_POOL_MIN_SIZE <= DATABASE_POOL_MAX_SIZE, a max >= 1 and a timeout > 0")
 DATABASE_POOLED = DATABASES["default"]["ENGINE"].endswith("postgresql") and (
@@ -161,12 +166,17 @@ DATABASE_POOLED = DATABASES["default"]["ENGINE"].endswith("postgresql") and (
 )
 if DATABASE_POOLED:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django: a pool replaces persistent connections
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASE_POOL_CHECK
+    # Django's CONN_HEALTH_CHECKS would ping every checkout; the engine pings idle ones only.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": DATABASE_POOL_MIN_SIZE,
         "max_size": DATABASE_POOL_MAX_SIZE,
         "timeout": DATABASE_POOL_TIMEOUT,
     }
+    if DATABASE_POOL_CHECK:
+        from opsportal.backends.postgresql.base import stamp_returned
+
+        DATABASES["default"]["OPTIONS"]["pool"]["reset"] = stamp_returned
 # The webhook ingest statement runs as a protocol-level prepared statement (Django
 # leaves them off for everything else). Behind PgBouncer < 1.21, or >= 1.21 without
 # max_prepared_statements, switch this off.

@@ -80,3 +80,67 @@ def test_every_middleware_of_the_lean_chain_runs_in_the_event_loop():
 
     sync_only = [path for path in lean_middleware() if not getattr(import_string(path), "async_capable", False)]
     assert sync_only == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_lean_asgi_handler_starts_no_thread_per_request_and_still_sends_the_request_signals(monkeypatch):
+    """Django's ASGIHandler runs each request in a ThreadSensitiveContext: asgiref starts a
+    thread for the request's sync code and another to join it, and each Thread.start waits
+    in the event loop for the new thread to get the GIL (bench/webhooks (c): uvicorn at
+    0.42x gunicorn's ingestion). The lean handler starts none, and the request signals go
+    out as before."""
+    import threading
+
+    from django.core.signals import request_finished, request_started
+
+    seen = {"started": 0, "finished": 0, "threads": 0}
+
+    def on_started(**kwargs):
+        seen["started"] += 1
+
+    def on_finished(**kwargs):
+        seen["finished"] += 1
+
+    request_started.connect(on_started, dispatch_uid="test-lean-started")
+    request_finished.connect(on_finished, dispatch_uid="test-lean-finished")
+    transport = httpx.ASGITransport(app=asgi_http_application())
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            await client.post("/api/v1/webhooks/in/no-such-source/", content=b"{}")  # warm: the ingest pool's thread
+            real_start = threading.Thread.start
+
+            def counting_start(thread):
+                seen["threads"] += 1
+                return real_start(thread)
+
+            monkeypatch.setattr(threading.Thread, "start", counting_start)
+            seen.update(started=0, finished=0)
+            answers = [await client.post("/api/v1/webhooks/in/no-such-source/", content=b"{}") for _ in range(5)]
+            monkeypatch.undo()
+            counted = dict(seen)
+            full = await client.get("/api/v1/services/")  # the full chain keeps Django's own handler
+    finally:
+        request_started.disconnect(dispatch_uid="test-lean-started")
+        request_finished.disconnect(dispatch_uid="test-lean-finished")
+    assert [a.status_code for a in answers] == [404] * 5
+    assert all(a.headers["content-type"] == "application/problem+json" for a in answers)
+    assert counted == {"started": 5, "finished": 5, "threads": 0}
+    assert full.status_code == 401
+
+
+async def test_the_lean_asgi_handler_sends_nothing_when_the_client_hangs_up_mid_body():
+    from opsportal.handlers import LeanASGIHandler
+
+    messages = iter([{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}])
+    sent = []
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/webhooks/in/acme/", "query_string": b"",
+             "headers": [(b"content-type", b"application/json")], "server": ("localhost", 80), "client": ("127.0.0.1", 1)}
+    await LeanASGIHandler()(scope, receive, send)
+    assert sent == []

@@ -34,7 +34,9 @@ def info(request):
         "database": f"PostgreSQL {major}.{minor}",
         "conn_max_age": db["CONN_MAX_AGE"],
         "conn_health_checks": db["CONN_HEALTH_CHECKS"],
-        "pool": db.get("OPTIONS", {}).get("pool"),
+        "pool": {k: v if isinstance(v, (int, float, str, bool)) else repr(v)
+                 for k, v in (db.get("OPTIONS", {}).get("pool") or {}).items()} or None,
+        "pool_check_idle_seconds": settings.DATABASE_POOL_CHECK_IDLE_SECONDS if settings.DATABASE_POOL_CHECK else None,
         "django": django.get_version(),
         "log_level": settings.LOG_LEVEL,
         "access_log": getattr(settings, "ACCESS_LOG", True),

@@ -1,0 +1,1 @@
+"""Database engines (settings: DATABASES ENGINE)."""

@@ -1,0 +1,1 @@
+"""``opsportal.backends.postgresql``: the PostgreSQL engine the settings select (see base.py)."""
