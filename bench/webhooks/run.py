@@ -315,9 +315,11 @@ def replay_bench(args, env: dict, db_url: str, broker_url: str, *, rate_limit: f
         log(f"creating {args.replay_items} DLQ items")
         items = fixtures(env, "replay-items", str(args.replay_items), receiver_url + "/hook")
         expected = set(items["public_ids"])
-        if rate_limit:
-            sql(db_url, "UPDATE webhooks_webhookdestination SET rate_limit_per_second = %s WHERE id = %s",
-                [rate_limit, items["destination_id"]])
+        # Always set (NULL = unpaced): the scratch database keeps the destination between runs,
+        # and an earlier paced run's 500/s once made the next "unpaced" replay a paced one
+        # (bench/RESULTS.md, 2026-12-02 07:40 run: "unpaced" at 501/s).
+        sql(db_url, "UPDATE webhooks_webhookdestination SET rate_limit_per_second = %s, concurrency_limit = NULL "
+                    "WHERE id = %s", [rate_limit or None, items["destination_id"]])
 
         celery_env = {**env, "DJANGO_SETTINGS_MODULE": "opsportal.settings"}
         worker, worker_log = _spawn(
