@@ -16,7 +16,7 @@ from opsportal.envvars import env_bool, env_list
 CHAOS_TARGET_ALLOWLIST = env_list("CHAOS_TARGET_ALLOWLIST", "webhook-destination-*,notify:*,alertmanager,db:default,"
                                   "redis:app,webhook-source:*,worker:celery,sandbox")
 CHAOS_MAX_DURATION_SECONDS = int(os.environ.get("CHAOS_MAX_DURATION_SECONDS", "1800"))
-CHAOS_GUARD_INTERVAL_SECONDS = float(os.environ.get("CHAOS_GUARD_INTERVAL_SECONDS", "5"))  # stop conditions re-checked
+CHAOS_GUARD_INTERVAL_SECONDS = float(os.environ.get("CHAOS_GUARD_INTERVAL_SECONDS", "2"))  # stop conditions re-checked
 CHAOS_FAULT_TTL_MARGIN_SECONDS = int(os.environ.get("CHAOS_FAULT_TTL_MARGIN_SECONDS", "30"))  # TTL = duration + margin
 CHAOS_RUN_STALE_SECONDS = int(os.environ.get("CHAOS_RUN_STALE_SECONDS", "30"))  # runner silent this long: aborted
 CHAOS_DEFAULT_STARTING_DEADLINE_SECONDS = int(os.environ.get("CHAOS_DEFAULT_STARTING_DEADLINE_SECONDS", "300"))

@@ -6,7 +6,7 @@ the production WSGI app with its lean ingestion chain, which includes the sheddi
 middleware) serves POST /api/v1/webhooks/in/bench-ingest/ (bench/webhooks' source and
 pre-signed Standard Webhooks requests, each with its own id). wrk (-t1, 16 connections) drives
 it for a few seconds per round at each level, the two levels in a random order per round. The
-level is set through the override service (bench/health/shedding_helper.py); before each run
+level is set through the override service (bench/health/_shedding_helper.py); before each run
 the bench waits until the audit CSV export answers 503 (SEVERE: shedding active) or not 503
 (NORMAL) several times in a row, so both workers have the new level. Every 2xx is looked up in
 the database afterwards. Also, in one process: the middleware's own cost per ingest request at
@@ -63,10 +63,10 @@ def log(message: str) -> None:
 
 
 def helper(env: dict, *args: str) -> dict:
-    proc = subprocess.run([python(), str(HERE / "shedding_helper.py"), *args], cwd=ROOT, env=env, capture_output=True,
+    proc = subprocess.run([python(), str(HERE / "_shedding_helper.py"), *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300, check=False)
     if proc.returncode != 0:
-        raise BenchError(f"shedding_helper {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        raise BenchError(f"_shedding_helper {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

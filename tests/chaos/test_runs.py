@@ -119,9 +119,20 @@ def test_an_unrelated_p1_mid_drill_aborts_it_and_removes_every_fault(scheduled_d
     assert faults.fault_for(TARGET) is None
     assert not ChaosFault.objects.filter(run=run, removed_at__isnull=True).exists()
     guard = ChaosJournalEntry.objects.get(run=run, kind="guard")
-    # the abort happened at the first guard check after the incident, within one interval (+ a tick)
-    assert (guard.at - incident.started_at).total_seconds() <= chaos_settings.CHAOS_GUARD_INTERVAL_SECONDS + 5
+    assert guard.at >= incident.started_at
+    # the acceptance: aborted, and every fault removed, within 5 s of the incident opening
+    removed = ChaosFault.objects.filter(run=run).values_list("removed_at", flat=True)
+    assert removed and all((at - incident.started_at).total_seconds() <= 5 for at in removed), list(removed)
+    assert (ChaosRun.objects.get(pk=run.pk).ended_at - incident.started_at).total_seconds() <= 5
     assert ChaosDrill.objects.get(pk=drill.pk).state == ChaosDrill.State.ABORTED
+
+
+def test_the_default_guard_interval_leaves_room_to_abort_within_5_seconds():
+    """The runner checks the stop conditions once per interval; the abort and the fault removal
+    follow at once. The 5 s promise (docs/chaos.md) holds only with an interval well below it."""
+    from opsportal import settings_capabilities
+
+    assert settings_capabilities.CHAOS_GUARD_INTERVAL_SECONDS <= 2.5
 
 
 @pytest.mark.django_db(transaction=True)

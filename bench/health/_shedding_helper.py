@@ -1,4 +1,4 @@
-"""Inside a Django process for bench/health/shedding.py: ``python bench/health/shedding_helper.py <command>``.
+"""Inside a Django process for bench/health/shedding.py: ``python bench/health/_shedding_helper.py <command>``.
 
     level SEVERE|NORMAL|…   override the degradation level through the service (NORMAL: clear it); prints JSON
     micro N                 the shedding middleware's cost on the ingest path, N calls each way; prints JSON
