@@ -7,6 +7,8 @@ settings do under ASGI.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import psycopg
 import pytest
 from django.db import connection
@@ -18,10 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_connection_is_checked_when_it_was_never_returned_or_sat_idle_long_enough():
-    class Conn:
-        pass
-
-    conn = Conn()
+    conn = SimpleNamespace()  # any object the pool could hand out
     assert needs_check(conn, 1.0)
     stamp_returned(conn)
     returned = conn._opsportal_returned_at

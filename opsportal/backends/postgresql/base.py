@@ -35,7 +35,7 @@ def needs_check(conn, idle_seconds: float, now: float | None = None) -> bool:
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params):
         conn = super().get_new_connection(conn_params)
-        if not self.pool or not getattr(settings, "DATABASE_POOL_CHECK", False):
+        if not self.pool or not settings.DATABASE_POOL_CHECK:
             return conn
         idle = settings.DATABASE_POOL_CHECK_IDLE_SECONDS
         for _ in range(self.pool.max_size + 1):
